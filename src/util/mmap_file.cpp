@@ -1,0 +1,76 @@
+#include "util/mmap_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace ds4 {
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open %s: %s", path.c_str(), strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        fail("cannot stat %s: %s", path.c_str(), strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        fail("%s is not a regular file", path.c_str());
+    }
+    size_ = (size_t)st.st_size;
+    if (size_ > 0) {
+        void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            fail("cannot mmap %s: %s", path.c_str(), strerror(e));
+        }
+        data_ = static_cast<const uint8_t*>(p);
+    }
+    close(fd);
+}
+
+MappedFile::~MappedFile() { release(); }
+
+void MappedFile::release() {
+    if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+    data_ = nullptr;
+    size_ = 0;
+}
+
+MappedFile::MappedFile(MappedFile&& o) noexcept : data_(o.data_), size_(o.size_), path_(std::move(o.path_)) {
+    o.data_ = nullptr;
+    o.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+    if (this != &o) {
+        release();
+        data_ = o.data_;
+        size_ = o.size_;
+        path_ = std::move(o.path_);
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
+}
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail("cannot open %s: %s", path.c_str(), strerror(errno));
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+}  // namespace ds4
