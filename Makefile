@@ -44,7 +44,9 @@ ds4-eval: $(BUILD)/src/eval/ds4_eval_main.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 ds4-bench: $(BUILD)/src/cli/ds4_bench_main.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
-gguf-tools/%: $(BUILD)/gguf-tools/%_main.o $(LIB)
+# Tool names use dashes, their sources underscores: gguf-tools/gguf-info <- gguf_info_main.cpp.
+.SECONDEXPANSION:
+gguf-tools/%: $(BUILD)/gguf-tools/$$(subst -,_,$$*)_main.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 $(BUILD)/ds4_tests: $(TEST_OBJS) $(LIB)
@@ -68,8 +70,14 @@ bench: all
 
 # libFuzzer target for the GGUF reader (clang); see docs/FUZZING.md.
 fuzz: gguf-fuzz
-gguf-fuzz: tests/fuzz/gguf_fuzz.cpp $(filter src/gguf/% src/util/% src/quant/ggml_types%,$(LIB_SRCS))
-	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -Isrc $^ -o $@
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -Isrc
+FUZZ_SRCS  := $(filter src/gguf/% src/util/% src/quant/ggml_types%,$(LIB_SRCS))
+# json.cpp is built as C++17: clang 14 with libstdc++ 12 rejects json.h's recursive Value
+# in C++20 mode (eagerly instantiated constexpr ~vector of an incomplete pair).
+gguf-fuzz: tests/fuzz/gguf_fuzz.cpp $(FUZZ_SRCS)
+	@mkdir -p $(BUILD)/fuzz
+	clang++ -std=c++17 $(FUZZ_FLAGS) -c src/util/json.cpp -o $(BUILD)/fuzz/json.o
+	clang++ -std=c++20 $(FUZZ_FLAGS) $(filter-out src/util/json.cpp,$^) $(BUILD)/fuzz/json.o -o $@
 
 clean:
 	rm -rf build build-portable $(BINS) gguf-fuzz

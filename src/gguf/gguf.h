@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "quant/ggml_types.h"
@@ -24,6 +25,8 @@ enum class ValueType : uint32_t {
 const char* value_type_name(ValueType t);
 
 constexpr int kMaxDims = 4;
+
+struct Cursor;  // parsing cursor, defined in gguf.cpp
 
 struct KV {
     std::string key;
@@ -51,6 +54,11 @@ struct TensorInfo {
     int64_t nelements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     std::string shape_str() const;        // "[4096, 1024]"
 };
+
+// One-line rendering of a value for listings: `u32 43`, `string "deepseek4"`,
+// `[string x 129280] "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", ...`. Arrays show
+// their first max_elems elements; strings are JSON-quoted and cut after max_str bytes.
+std::string describe_value(const KV& kv, size_t max_elems = 3, size_t max_str = 80);
 
 class File {
 public:
@@ -90,6 +98,11 @@ public:
 private:
     File() = default;
     void parse();
+    void parse_value(Cursor& c, KV& kv);
+    void parse_tensor_info(Cursor& c, uint64_t index, TensorInfo& t);
+    void validate_placement();
+    const KV& require(std::string_view key) const;
+    [[noreturn]] void wrong_type(const KV& kv, const char* expected) const;
     MappedFile map_;
     const uint8_t* base_ = nullptr;
     size_t size_ = 0;
@@ -99,6 +112,9 @@ private:
     uint64_t data_offset_ = 0;
     std::vector<KV> kvs_;
     std::vector<TensorInfo> tensors_;
+    // Name -> index; the views point into kvs_/tensors_, which never change after parse().
+    std::unordered_map<std::string_view, size_t> kv_index_;
+    std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -107,10 +123,15 @@ private:
 // ggml's gguf writer does (ggml rejects any other placement).
 class Writer {
 public:
+    // Setting an existing key replaces its value in place (the key keeps its position).
     void set_u8(const std::string& k, uint8_t v);
+    void set_i8(const std::string& k, int8_t v);
+    void set_u16(const std::string& k, uint16_t v);
+    void set_i16(const std::string& k, int16_t v);
     void set_u32(const std::string& k, uint32_t v);
     void set_i32(const std::string& k, int32_t v);
     void set_u64(const std::string& k, uint64_t v);
+    void set_i64(const std::string& k, int64_t v);
     void set_f32(const std::string& k, float v);
     void set_f64(const std::string& k, double v);
     void set_bool(const std::string& k, bool v);
@@ -119,6 +140,8 @@ public:
     void set_array_i32(const std::string& k, const std::vector<int32_t>& v);
     void set_array_f32(const std::string& k, const std::vector<float>& v);
     void set_array_string(const std::string& k, const std::vector<std::string>& v);
+    // Any fixed-size element type (not STRING/ARRAY): n little-endian elements at `elems`.
+    void set_array(const std::string& k, ValueType elem, const void* elems, size_t n);
     // Copies a KV (any type, arrays included) from an existing file.
     void copy_kv(const KV& kv);
     void remove(const std::string& k);
@@ -152,6 +175,7 @@ private:
     };
     void put(const std::string& k, ValueType t, std::vector<uint8_t> payload);
     void write_raw(const void* p, size_t n);
+    void pad_to_alignment();
     std::vector<Item> items_;
     std::vector<T> tensors_;
     uint32_t alignment_ = 32;

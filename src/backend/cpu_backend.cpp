@@ -1,0 +1,462 @@
+// CPU backend: host memory, the thread pool, and the model's ops built from the reference
+// definitions in src/model (hc, rope, compressor, indexer, attention, moe) plus the quant
+// module's dot products. Matrices are multiplied in their stored type: activations are
+// converted once per call to the weight's dot type, then each thread walks a block of weight
+// rows and dots every token against each row while it is in cache.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/thread_pool.h"
+#include "model/attention.h"
+#include "model/compressor.h"
+#include "model/hc.h"
+#include "model/indexer.h"
+#include "model/moe.h"
+#include "model/rope.h"
+#include "quant/lowp.h"
+#include "quant/quants.h"
+#include "util/error.h"
+
+namespace ds4 {
+namespace {
+
+// f32 dot with 8 independent partial sums (vectorisable under -ffp-contract=off and
+// deterministic: the same inputs always sum in the same order).
+inline float dot_f32(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+inline bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+// The type activations are converted to for weights of type t. Float weights keep f32
+// activations (the weight row is widened instead), so F16/BF16 matrices lose no activation
+// precision; quantized weights use ggml's dot type.
+inline GgmlType act_type(GgmlType t) { return is_float_type(t) ? GgmlType::F32 : vec_dot_type(t); }
+
+inline float round_bf16(float x) { return bf16_to_fp32(fp32_to_bf16(x)); }
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) {}
+    ~CpuBackend() override {
+        for (auto& kv : allocs_) std::free(kv.first);
+    }
+
+    std::string name() const override { return "cpu"; }
+    int n_threads() const override { return pool_.size(); }
+
+    // ---------------------------------------------------------------- memory
+    void* alloc(size_t bytes) override {
+        void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+        if (!p) fail("cpu backend: out of memory allocating %zu bytes", bytes);
+        std::memset(p, 0, bytes);
+        std::lock_guard<std::mutex> lk(mu_);
+        allocs_[p] = bytes;
+        resident_ += bytes;
+        return p;
+    }
+    void free(void* p) override {
+        if (!p) return;
+        std::lock_guard<std::mutex> lk(mu_);
+        auto it = allocs_.find(p);
+        if (it == allocs_.end()) return;
+        resident_ -= it->second;
+        allocs_.erase(it);
+        std::free(p);
+    }
+    void upload(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+    void download(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+    void copy(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
+    void fill_f32(float* dst, float v, size_t n) override { std::fill(dst, dst + n, v); }
+    size_t resident_bytes() const override { return resident_; }
+
+    // ---------------------------------------------------------------- dense math
+    void matmul(const Weight& w, int64_t row0, int64_t n_rows, const float* x, int64_t ldx, int T,
+                float* y, int64_t ldy, ActQuant aq) override {
+        const int64_t n = w.n_in();
+        const float* xf = x;
+        if (aq == ActQuant::Fp8Block128) {
+            float* q = f32_buf(act_f32_, size_t(T) * n);
+            for (int t = 0; t < T; ++t) {
+                std::memcpy(q + size_t(t) * n, x + size_t(t) * ldx, sizeof(float) * n);
+                fp8_e4m3_block_roundtrip(q + size_t(t) * n, int(n), 128);
+            }
+            xf = q;
+            ldx = n;
+        }
+        const GgmlType at = act_type(w.type);
+        const uint8_t* act = nullptr;
+        size_t act_row = 0;
+        if (at != GgmlType::F32) {
+            act_row = size_t(row_size(at, n));
+            act_q_.resize(std::max(act_q_.size(), act_row * T));
+            uint8_t* dst = act_q_.data();
+            pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int) {
+                for (int64_t t = b; t < e; ++t) quantize_row(at, xf + size_t(t) * ldx, dst + act_row * t, n, nullptr);
+            });
+            act = dst;
+        }
+        const int64_t grain = std::max<int64_t>(1, n_rows / (int64_t(pool_.size()) * 8));
+        pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
+            matmul_rows(w, row0, b, e, xf, ldx, act, act_row, T, y, ldy, th);
+        });
+    }
+
+    void get_rows(const Weight& table, const int32_t* ids, int T, float* y) override {
+        const int64_t n = table.n_in();
+        for (int t = 0; t < T; ++t) {
+            if (ids[t] < 0 || ids[t] >= table.n_rows())
+                fail("token id %d out of range for %s (%lld rows)", ids[t], table.name.c_str(), (long long)table.n_rows());
+            dequantize_row(table.type, table.row(ids[t]), y + size_t(t) * n, n);
+        }
+    }
+
+    void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y) override {
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) {
+                const float* xr = x + size_t(r) * n;
+                float* yr = y + size_t(r) * n;
+                const float s = hc::rsqrt_mean_square(xr, n, eps);
+                if (w)
+                    for (int i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * s);
+                else
+                    for (int i = 0; i < n; ++i) yr[i] = xr[i] * s;
+            }
+        });
+    }
+
+    void add(float* y, const float* x, size_t n) override {
+        for (size_t i = 0; i < n; ++i) y[i] += x[i];
+    }
+    void scale(float* x, size_t n, float s) override {
+        for (size_t i = 0; i < n; ++i) x[i] *= s;
+    }
+    void round_bf16(float* x, size_t n) override {
+        for (size_t i = 0; i < n; ++i) x[i] = ::ds4::round_bf16(x[i]);
+    }
+
+    // ---------------------------------------------------------------- hyper-connections
+    void hc_pre(const float* mix, const float* state, const float* scale, const float* base, int T,
+                int n_hc, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
+                float* comb) override {
+        const int nm = hc::mix_size(n_hc);
+        pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t)
+                hc::pre_token(mix + size_t(t) * nm, state + size_t(t) * n_hc * dim, scale, base, n_hc, dim,
+                              iters, hc_eps, norm_eps, x + size_t(t) * dim, post + size_t(t) * n_hc,
+                              comb + size_t(t) * n_hc * n_hc);
+        });
+    }
+    void hc_post(float* state, const float* y, const float* post, const float* comb, int T, int n_hc,
+                 int dim) override {
+        pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int th) {
+            float* tmp = thread_f32(th, 0, size_t(n_hc) * dim);
+            for (int64_t t = b; t < e; ++t)
+                hc::post_token(state + size_t(t) * n_hc * dim, y + size_t(t) * dim, post + size_t(t) * n_hc,
+                               comb + size_t(t) * n_hc * n_hc, n_hc, dim, tmp);
+        });
+    }
+    void hc_head(const float* mix, const float* state, const float* scale, const float* base, int T,
+                 int n_hc, int dim, float hc_eps, float norm_eps, float* x) override {
+        for (int t = 0; t < T; ++t)
+            hc::head_token(mix + size_t(t) * n_hc, state + size_t(t) * n_hc * dim, scale, base, n_hc, dim,
+                           hc_eps, norm_eps, x + size_t(t) * dim);
+    }
+    void broadcast_streams(const float* x, int T, int n_hc, int dim, float* state) override {
+        for (int t = 0; t < T; ++t)
+            for (int h = 0; h < n_hc; ++h)
+                std::memcpy(state + (size_t(t) * n_hc + h) * dim, x + size_t(t) * dim, sizeof(float) * dim);
+    }
+
+    // ---------------------------------------------------------------- positions
+    void rope_tail(float* x, int T, int n_heads, int head_dim, int64_t pos0, int64_t pos_step,
+                   const float* inv_freq, int n_pairs, bool inverse) override {
+        const int off = head_dim - 2 * n_pairs;
+        pool_.parallel_for(T, std::max(1, T / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t)
+                for (int h = 0; h < n_heads; ++h)
+                    rope::rotate_pairs(x + (size_t(t) * n_heads + h) * head_dim + off, n_pairs, inv_freq,
+                                       pos0 + t * pos_step, inverse);
+        });
+    }
+
+    // ---------------------------------------------------------------- low precision
+    void fp8_rows(float* x, int rows, int64_t ld, int n) override {
+        for (int r = 0; r < rows; ++r) fp8_e4m3_block_roundtrip(x + size_t(r) * ld, n, 64);
+    }
+    void hadamard_rows(float* x, int rows, int n, bool fp4) override {
+        const float scale = 1.0f / std::sqrt(float(n));
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) {
+                hadamard_inplace(x + size_t(r) * n, n, scale);
+                if (fp4) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- compression, attention
+    bool compressor_push(const CompressorArgs& a, const float* kv, const float* score, int64_t pos,
+                         float* out) override {
+        return compressor::push(a, kv, score, pos, out);
+    }
+
+    void indexer_select(const float* q, const float* w, const float* keys, int T, int64_t pos0, int ratio,
+                        int n_heads, int dim, int top_k, bool bf16_scores, int32_t* sel,
+                        int32_t* sel_n) override {
+        pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int th) {
+            for (int64_t t = b; t < e; ++t) {
+                const int64_t n_vis = (pos0 + t + 1) / ratio;
+                int32_t* out = sel + size_t(t) * top_k;
+                if (n_vis <= top_k) {
+                    // Every visible row is chosen; scoring cannot change the set.
+                    for (int64_t c = 0; c < n_vis; ++c) out[c] = int32_t(c);
+                    sel_n[t] = int32_t(n_vis);
+                    continue;
+                }
+                float* sc = thread_f32(th, 0, size_t(n_vis));
+                int32_t* heap = reinterpret_cast<int32_t*>(thread_f32(th, 1, size_t(top_k)));
+                indexer::scores(q + size_t(t) * n_heads * dim, w + size_t(t) * n_heads, keys, n_vis, n_heads,
+                                dim, bf16_scores, sc);
+                sel_n[t] = indexer::top_k(sc, n_vis, top_k, out, heap);
+            }
+        });
+    }
+
+    void attention(const AttnArgs& a, const float* q, int T, float* out) override {
+        const int H = a.n_head, D = a.head_dim;
+        // Work item = (token, head block): decode has one token but many heads.
+        const int hb = std::max(1, std::min(H, H * T / (pool_.size() * 4) + 1));
+        const int n_hblk = (H + hb - 1) / hb;
+        pool_.parallel_for(int64_t(T) * n_hblk, 1, [&](int64_t b, int64_t e, int th) {
+            for (int64_t it = b; it < e; ++it) {
+                const int t = int(it / n_hblk), h0 = int(it % n_hblk) * hb, h1 = std::min(H, h0 + hb);
+                const int64_t pos = a.pos0 + t;
+                const int64_t first = std::max<int64_t>(0, pos - a.window + 1);
+                int64_t n_comp = 0;
+                if (a.comp) n_comp = a.sel ? a.sel_n[t] : (pos + 1) / a.ratio;
+                const size_t n_rows = size_t(pos - first + 1 + n_comp);
+                const float** rows = reinterpret_cast<const float**>(thread_f32(th, 0, n_rows * 2));
+                float* sc = thread_f32(th, 1, n_rows);
+                size_t k = 0;
+                for (int64_t p = first; p <= pos; ++p)
+                    rows[k++] = p < a.pos0 ? a.raw_ring + size_t(p % a.window) * D
+                                           : a.raw_chunk + size_t(p - a.pos0) * D;
+                for (int64_t c = 0; c < n_comp; ++c) {
+                    const int64_t row = a.sel ? a.sel[size_t(t) * a.sel_stride + c] : c;
+                    rows[k++] = a.comp + size_t(row) * D;
+                }
+                attention::attend(q + size_t(t) * H * D, rows, int(n_rows), a.sinks, h0, h1, D, a.scale,
+                                  a.bf16_probs, sc, out + size_t(t) * H * D);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- experts
+    void route(const float* logits, const float* bias, const Weight* tid2eid, const int32_t* tokens,
+               int T, int n_expert, int k, float scale, int32_t* sel, float* weight) override {
+        std::vector<float>& p = scratch_[0].f[2];
+        if (p.size() < size_t(n_expert)) p.resize(n_expert);
+        for (int t = 0; t < T; ++t) {
+            const int32_t* hash_row = nullptr;
+            if (tid2eid) {
+                if (tokens[t] < 0 || tokens[t] >= tid2eid->n_rows())
+                    fail("token id %d out of range for %s", tokens[t], tid2eid->name.c_str());
+                hash_row = reinterpret_cast<const int32_t*>(tid2eid->row(tokens[t]));
+            }
+            moe::route_token(logits + size_t(t) * n_expert, bias, hash_row, n_expert, k, scale, p.data(),
+                             sel + size_t(t) * k, weight + size_t(t) * k);
+        }
+    }
+
+    void moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T,
+             const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq, bool bf16_act,
+             float* out) override;
+
+    void swiglu(float* g, const float* u, size_t n, float clamp) override {
+        for (size_t i = 0; i < n; ++i) g[i] = moe::swiglu(g[i], u[i], clamp);
+    }
+
+private:
+    struct Scratch {
+        std::vector<float> f[3];
+    };
+    float* thread_f32(int th, int slot, size_t n) {
+        auto& v = scratch_[th].f[slot];
+        if (v.size() < n) v.resize(n);
+        return v.data();
+    }
+    float* f32_buf(std::vector<float>& v, size_t n) {
+        if (v.size() < n) v.resize(n);
+        return v.data();
+    }
+
+    // Rows [rb, re) of the row0-offset block, for all T tokens. act == null: f32 activations.
+    void matmul_rows(const Weight& w, int64_t row0, int64_t rb, int64_t re, const float* x, int64_t ldx,
+                     const uint8_t* act, size_t act_row, int T, float* y, int64_t ldy, int th) {
+        const int64_t n = w.n_in();
+        if (w.type == GgmlType::F32) {
+            for (int64_t r = rb; r < re; ++r) {
+                const float* wr = reinterpret_cast<const float*>(w.row(row0 + r));
+                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot_f32(wr, x + size_t(t) * ldx, n);
+            }
+        } else if (is_float_type(w.type)) {
+            float* wf = thread_f32(th, 0, size_t(n));
+            for (int64_t r = rb; r < re; ++r) {
+                dequantize_row(w.type, w.row(row0 + r), wf, n);
+                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot_f32(wf, x + size_t(t) * ldx, n);
+            }
+        } else {
+            for (int64_t r = rb; r < re; ++r) {
+                const uint8_t* wr = w.row(row0 + r);
+                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = vec_dot(w.type, wr, act + act_row * t, n);
+            }
+        }
+    }
+
+    // Converts rows of x (f32, width n, stride ldx) to the dot type of w into buf.
+    const uint8_t* prepare_act(const Weight& w, const float* x, int64_t ldx, int rows, std::vector<uint8_t>& buf,
+                               size_t* act_row) {
+        const GgmlType at = act_type(w.type);
+        const int64_t n = w.n_in();
+        if (at == GgmlType::F32) {
+            *act_row = 0;
+            return nullptr;
+        }
+        *act_row = size_t(row_size(at, n));
+        if (buf.size() < *act_row * rows) buf.resize(*act_row * rows);
+        uint8_t* dst = buf.data();
+        const size_t ar = *act_row;
+        pool_.parallel_for(rows, 4, [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t) quantize_row(at, x + size_t(t) * ldx, dst + ar * t, n, nullptr);
+        });
+        return dst;
+    }
+
+    ThreadPool pool_;
+    std::vector<Scratch> scratch_;
+    std::vector<uint8_t> act_q_, act_q2_;
+    std::vector<float> act_f32_, moe_x_, moe_h_, moe_u_, moe_o_;
+    struct Assign {
+        int32_t t, k;
+    };
+    std::vector<Assign> assign_;
+    std::vector<int32_t> expert_begin_, cursor_;
+    struct Item {
+        int32_t expert;
+        int64_t rb, re;
+    };
+    std::vector<Item> items_;
+    std::mutex mu_;
+    std::unordered_map<void*, size_t> allocs_;
+    size_t resident_ = 0;
+};
+
+void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T,
+                     const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq, bool bf16_act,
+                     float* out) {
+    const int64_t D = gate.n_in(), F = gate.ne[1], E = gate.ne[2];
+    // Group (token, slot) pairs by expert, experts ascending: each expert's weights are then
+    // streamed once per batch, and summing outputs in this order matches the reference.
+    expert_begin_.assign(E + 1, 0);
+    for (int i = 0; i < T * k; ++i) expert_begin_[sel[i] + 1]++;
+    for (int64_t e = 0; e < E; ++e) expert_begin_[e + 1] += expert_begin_[e];
+    const int A = T * k;
+    assign_.resize(A);
+    cursor_.assign(expert_begin_.begin(), expert_begin_.end() - 1);
+    for (int t = 0; t < T; ++t)
+        for (int j = 0; j < k; ++j) assign_[cursor_[sel[t * k + j]]++] = {t, j};
+
+    // Activations for gate/up: one conversion per token, shared by all its experts.
+    const float* xs = x;
+    if (aq == ActQuant::Fp8Block128) {
+        float* q = f32_buf(moe_x_, size_t(T) * D);
+        for (int t = 0; t < T; ++t) {
+            std::memcpy(q + size_t(t) * D, x + size_t(t) * D, sizeof(float) * D);
+            fp8_e4m3_block_roundtrip(q + size_t(t) * D, int(D), 128);
+        }
+        xs = q;
+    }
+    size_t ar_g = 0, ar_u = 0;
+    const uint8_t* act_g = prepare_act(gate, xs, D, T, act_q_, &ar_g);
+    const uint8_t* act_u = up.type == gate.type ? act_g : prepare_act(up, xs, D, T, act_q2_, &ar_u);
+    if (up.type == gate.type) ar_u = ar_g;
+
+    float* hg = f32_buf(moe_h_, size_t(A) * F);
+    float* hu = f32_buf(moe_u_, size_t(A) * F);
+    auto build_items = [&](int64_t rows) {
+        items_.clear();
+        const int64_t blk = std::max<int64_t>(16, rows / std::max<int64_t>(1, pool_.size() * 2));
+        for (int64_t e = 0; e < E; ++e) {
+            if (expert_begin_[e] == expert_begin_[e + 1]) continue;
+            for (int64_t rb = 0; rb < rows; rb += blk) items_.push_back({int32_t(e), rb, std::min(rows, rb + blk)});
+        }
+    };
+    build_items(F);
+    pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
+        for (int64_t it = b; it < e; ++it) {
+            const Item& I = items_[it];
+            const int a0 = expert_begin_[I.expert], a1 = expert_begin_[I.expert + 1];
+            for (int a = a0; a < a1; ++a) {
+                const int t = assign_[a].t;
+                // One "token" per assignment: y rows are the assignment's hidden vector.
+                matmul_rows(gate, I.expert * F, I.rb, I.re, xs + size_t(t) * D, D,
+                            act_g ? act_g + ar_g * t : nullptr, ar_g, 1, hg + size_t(a) * F, F, th);
+                matmul_rows(up, I.expert * F, I.rb, I.re, xs + size_t(t) * D, D,
+                            act_u ? act_u + ar_u * t : nullptr, ar_u, 1, hu + size_t(a) * F, F, th);
+            }
+        }
+    });
+    // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2).
+    for (int a = 0; a < A; ++a) {
+        const float wgt = weight[assign_[a].t * k + assign_[a].k];
+        float* h = hg + size_t(a) * F;
+        const float* u = hu + size_t(a) * F;
+        for (int64_t i = 0; i < F; ++i) {
+            // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
+            const float g = bf16_act ? ::ds4::round_bf16(h[i]) : h[i];
+            const float uu = bf16_act ? ::ds4::round_bf16(u[i]) : u[i];
+            float v = moe::swiglu(g, uu, clamp) * wgt;
+            h[i] = bf16_act ? ::ds4::round_bf16(v) : v;
+        }
+        if (aq == ActQuant::Fp8Block128) fp8_e4m3_block_roundtrip(h, int(F), 128);
+    }
+    size_t ar_d = 0;
+    const uint8_t* act_d = prepare_act(down, hg, F, A, act_q_, &ar_d);
+    float* od = f32_buf(moe_o_, size_t(A) * D);
+    build_items(D);
+    pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
+        for (int64_t it = b; it < e; ++it) {
+            const Item& I = items_[it];
+            for (int a = expert_begin_[I.expert]; a < expert_begin_[I.expert + 1]; ++a)
+                matmul_rows(down, I.expert * D, I.rb, I.re, hg + size_t(a) * F, F,
+                            act_d ? act_d + ar_d * a : nullptr, ar_d, 1, od + size_t(a) * D, D, th);
+        }
+    });
+    std::fill(out, out + size_t(T) * D, 0.0f);
+    for (int a = 0; a < A; ++a) {
+        const float* o = od + size_t(a) * D;
+        float* y = out + size_t(assign_[a].t) * D;
+        if (bf16_act)
+            for (int64_t i = 0; i < D; ++i) y[i] += ::ds4::round_bf16(o[i]);
+        else
+            for (int64_t i = 0; i < D; ++i) y[i] += o[i];
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+}  // namespace ds4

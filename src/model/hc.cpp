@@ -1,0 +1,99 @@
+#include "model/hc.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace ds4::hc {
+
+static float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+float rsqrt_mean_square(const float* x, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
+    return 1.0f / std::sqrt(float(ss / double(n)) + eps);
+}
+
+void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
+                    float eps, float* pre, float* post, float* comb) {
+    for (int h = 0; h < n; ++h) {
+        pre[h] = sigmoid(mix[h] * scale[0] + base[h]) + eps;
+        post[h] = 2.0f * sigmoid(mix[n + h] * scale[1] + base[n + h]);
+    }
+    float* m = comb;
+    for (int a = 0; a < n; ++a) {
+        float* row = m + a * n;
+        float mx = -INFINITY;
+        for (int b = 0; b < n; ++b) {
+            row[b] = mix[2 * n + a * n + b] * scale[2] + base[2 * n + a * n + b];
+            mx = row[b] > mx ? row[b] : mx;
+        }
+        float s = 0;
+        for (int b = 0; b < n; ++b) {
+            row[b] = std::exp(row[b] - mx);
+            s += row[b];
+        }
+        for (int b = 0; b < n; ++b) row[b] = row[b] / s + eps;
+    }
+    auto col_norm = [&] {
+        for (int b = 0; b < n; ++b) {
+            float s = 0;
+            for (int a = 0; a < n; ++a) s += m[a * n + b];
+            for (int a = 0; a < n; ++a) m[a * n + b] /= (s + eps);
+        }
+    };
+    auto row_norm = [&] {
+        for (int a = 0; a < n; ++a) {
+            float s = 0;
+            for (int b = 0; b < n; ++b) s += m[a * n + b];
+            for (int b = 0; b < n; ++b) m[a * n + b] /= (s + eps);
+        }
+    };
+    col_norm();
+    for (int it = 1; it < iters; ++it) {
+        row_norm();
+        col_norm();
+    }
+}
+
+void pre_token(const float* mix_raw, const float* state, const float* scale, const float* base,
+               int n, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
+               float* comb) {
+    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps);
+    float mix[64 + 8 * 8];
+    float pre[16];
+    const int nm = mix_size(n);
+    for (int i = 0; i < nm; ++i) mix[i] = mix_raw[i] * r;
+    split_sinkhorn(mix, scale, base, n, iters, hc_eps, pre, post, comb);
+    for (int d = 0; d < dim; ++d) {
+        float s = 0;
+        for (int h = 0; h < n; ++h) s += pre[h] * state[h * dim + d];
+        x[d] = s;
+    }
+}
+
+void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
+                float* scratch) {
+    std::memcpy(scratch, state, sizeof(float) * size_t(n) * dim);
+    for (int dst = 0; dst < n; ++dst) {
+        float* out = state + size_t(dst) * dim;
+        for (int d = 0; d < dim; ++d) {
+            float s = 0;
+            for (int src = 0; src < n; ++src) s += comb[src * n + dst] * scratch[src * dim + d];
+            out[d] = post[dst] * y[d] + s;
+        }
+    }
+}
+
+void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,
+                int n, int dim, float hc_eps, float norm_eps, float* x) {
+    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps);
+    float a[16];
+    for (int h = 0; h < n; ++h) a[h] = sigmoid(mix_raw[h] * r * scale[0] + base[h]) + hc_eps;
+    for (int d = 0; d < dim; ++d) {
+        float s = 0;
+        for (int h = 0; h < n; ++h) s += a[h] * state[h * dim + d];
+        x[d] = s;
+    }
+}
+
+}  // namespace ds4::hc

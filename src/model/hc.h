@@ -1,0 +1,39 @@
+// Hyper-connections (mHC): the residual stream is n_hc parallel copies of the hidden state.
+// Before each sublayer the copies are collapsed with learned weights ("pre"); after it the
+// output is spread back with "post" weights plus a doubly-stochastic stream mix ("comb",
+// from a Sinkhorn iteration). These are the reference definitions, one token at a time;
+// the CPU backend runs them per token in parallel.
+#pragma once
+#include <cstdint>
+
+namespace ds4::hc {
+
+// Size of the mix vector a hc_fn matrix produces: pre (n) + post (n) + comb (n*n).
+inline int mix_size(int n_hc) { return (2 + n_hc) * n_hc; }
+
+// 1/sqrt(mean(x^2) + eps) over n values (sum in double: the reference sums in fp32 pairwise,
+// double is at least as close to the exact value).
+float rsqrt_mean_square(const float* x, int64_t n, float eps);
+
+// Splits mix (already multiplied by the rsqrt of the state) into pre [n], post [n] and the
+// Sinkhorn-normalised comb [n*n] (comb[src*n + dst]), exactly as the official
+// hc_split_sinkhorn: softmax over each row + eps, one column normalisation, then
+// (iters-1) x (row, column) normalisations, every denominator + eps.
+void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
+                    float eps, float* pre, float* post, float* comb);
+
+// One token: x = sum_h pre[h] * state[h] (state: [n, dim]); also returns post and comb.
+// mix_raw = hc_fn . state (not yet normalised).
+void pre_token(const float* mix_raw, const float* state, const float* scale, const float* base,
+               int n, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
+               float* comb);
+
+// One token: state[dst] = post[dst] * y + sum_src comb[src*n + dst] * state[src] (in place).
+void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
+                float* scratch /* n*dim */);
+
+// Output head collapse: a_h = sigmoid(mix_h * rsqrt * scale[0] + base[h]) + eps; x = sum a_h state[h].
+void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,
+                int n, int dim, float hc_eps, float norm_eps, float* x);
+
+}  // namespace ds4::hc
