@@ -19,6 +19,7 @@
 #include "gguf/gguf.h"
 #include "quant/quants.h"
 #include "safetensors/safetensors.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/mmap_file.h"
@@ -134,6 +135,7 @@ int run(int argc, char** argv) {
 
     // ---- parameters and metadata ----
     ModelParams p;
+    bool tokenizer_only = false;
     std::unique_ptr<gguf::File> tmpl;
     const std::string cfg_path = hf.empty() ? "" : hf + "/config.json";
     if (!tmpl_path.empty()) {
@@ -143,6 +145,10 @@ int run(int argc, char** argv) {
             ModelParams c = params_from_hf_config(json::parse(read_text_file(cfg_path)), cfg_path);
             cross_check(p, c, tmpl_path, cfg_path);
         }
+    } else if (vocab_only && !file_exists(cfg_path)) {
+        // A tokenizer-only GGUF (like llama.cpp's vocab files) needs no config.json: the
+        // vocab size is the tokenizer's own.
+        tokenizer_only = true;
     } else {
         if (!file_exists(cfg_path)) fail("%s: not found (or pass --template FILE.gguf)", cfg_path.c_str());
         json::Value cfg;
@@ -173,17 +179,31 @@ int run(int argc, char** argv) {
             w.set_u32("deepseek4.expert_used_count", (uint32_t)experts_used);
         }
     } else {
-        write_model_metadata(w, p);
         const std::string tj = hf + "/tokenizer.json", tc = hf + "/tokenizer_config.json";
         if (!file_exists(tj)) fail("%s: not found (the GGUF needs the tokenizer)", tj.c_str());
-        write_hf_tokenizer(w, tj, file_exists(tc) ? tc : "", p.n_vocab);
+        const std::string tcfg = file_exists(tc) ? tc : "";
+        if (tokenizer_only) {
+            w.set_string("general.architecture", "deepseek4");
+            w.set_string("general.name", name.empty() ? basename_of(hf) : name);
+            write_hf_tokenizer(w, tj, tcfg, (int64_t)load_hf_tokenizer(tj, tcfg, 0).tokens.size());
+        } else {
+            write_model_metadata(w, p);
+            write_hf_tokenizer(w, tj, tcfg, p.n_vocab);
+        }
     }
 
     // ---- plan ----
     std::vector<PlannedTensor> plan;
     if (!vocab_only) plan = build_plan(p, policy);
     std::unique_ptr<safetensors::Checkpoint> ck;
-    if (!vocab_only && !hf.empty()) ck = safetensors::Checkpoint::open(hf);
+    if (!vocab_only && !hf.empty()) {
+        try {
+            ck = safetensors::Checkpoint::open(hf);
+        } catch (const Error& e) {
+            if (!dry) throw;
+            printf("warning: %s (listing the plan without sources)\n", e.what());
+        }
+    }
     std::unique_ptr<HfSource> src;
     if (ck) src = std::make_unique<HfSource>(*ck, p.n_expert);
 

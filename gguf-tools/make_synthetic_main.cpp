@@ -14,6 +14,7 @@
 #include "convert/synthetic.h"
 #include "gguf/gguf.h"
 #include "quant/quants.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 using namespace ds4;
@@ -42,6 +43,8 @@ void usage(FILE* f) {
             "                      it is used when present); default: built-in byte-level vocab\n"
             "                      (7 ds4 specials + 256 byte tokens + padding)\n"
             "  --name NAME         general.name\n"
+            "  --exact-random      quantize every random row of q4_k/q2_k/iq2_xxs tensors (slow: minutes for\n"
+            "                      the bench presets); default: blocks drawn from 64 quantized random rows\n"
             "Shape overrides: --layers N --embd N --heads N --head-dim N --rope-dims N --experts-count N\n"
             "  --experts-used N --ff N --shared-count N --ratios 0,4,128,... --vocab N --q-rank N\n"
             "  --o-groups N --o-rank N --window N --idx-heads N --idx-head-dim N --idx-topk N\n"
@@ -61,7 +64,7 @@ int64_t parse_int(const std::string& flag, const std::string& v) {
 int run(int argc, char** argv) {
     std::string out, preset, tokenizer, name;
     uint64_t seed = 1234;
-    bool dry = false, overwrite = false, quiet = false;
+    bool dry = false, overwrite = false, quiet = false, exact_random = false;
     int threads = (int)std::max(1u, std::thread::hardware_concurrency());
     // preset first (overrides apply on top of it)
     for (int i = 1; i + 1 < argc; i++)
@@ -75,7 +78,7 @@ int run(int argc, char** argv) {
     SyntheticPreset ps = synthetic_preset(preset);
     ModelParams& p = ps.params;
     Policy& policy = ps.policy;
-    bool layers_set = false, ratios_set = false;
+    bool layers_set = false, ratios_set = false, vocab_set = false;
     const std::vector<uint32_t> preset_ratios = p.compress_ratios;
     for (int i = 1; i < argc; i++) {
         const std::string a = argv[i];
@@ -90,6 +93,7 @@ int run(int argc, char** argv) {
         else if (a == "--dry-run") dry = true;
         else if (a == "--overwrite") overwrite = true;
         else if (a == "--quiet") quiet = true;
+        else if (a == "--exact-random") exact_random = true;
         else if (a == "--threads" || a == "-t") {
             const int64_t t = num();
             if (t < 1 || t > 1024) fail("--threads must be in 1..1024");
@@ -105,7 +109,7 @@ int run(int argc, char** argv) {
         else if (a == "--experts-used") p.n_expert_used = num();
         else if (a == "--ff") p.n_ff_exp = num();
         else if (a == "--shared-count") p.n_shared = num();
-        else if (a == "--vocab") p.n_vocab = num();
+        else if (a == "--vocab") { p.n_vocab = num(); vocab_set = true; }
         else if (a == "--q-rank") p.q_rank = num();
         else if (a == "--o-groups") p.o_groups = num();
         else if (a == "--o-rank") p.o_rank = num();
@@ -143,21 +147,26 @@ int run(int argc, char** argv) {
     }
     if (p.n_hash > p.n_layer) p.n_hash = p.n_layer;
     if (!name.empty()) p.name = name;
+    std::string tokenizer_config;
+    if (!tokenizer.empty()) {
+        std::string dir = ".";
+        if (size_t s = tokenizer.rfind('/'); s != std::string::npos) dir = tokenizer.substr(0, s);
+        struct stat st;
+        if (stat((dir + "/tokenizer_config.json").c_str(), &st) == 0) tokenizer_config = dir + "/tokenizer_config.json";
+        // The model's vocab follows the tokenizer unless --vocab says otherwise.
+        if (!vocab_set) p.n_vocab = (int64_t)load_hf_tokenizer(tokenizer, tokenizer_config, 0).tokens.size();
+    }
     validate_params(p, "make-synthetic");
 
     gguf::Writer w;
     write_model_metadata(w, p);
     if (!tokenizer.empty()) {
-        std::string dir = ".";
-        if (size_t s = tokenizer.rfind('/'); s != std::string::npos) dir = tokenizer.substr(0, s);
-        const std::string tc = dir + "/tokenizer_config.json";
-        struct stat st;
-        write_hf_tokenizer(w, tokenizer, stat(tc.c_str(), &st) == 0 ? tc : "", p.n_vocab);
+        write_hf_tokenizer(w, tokenizer, tokenizer_config, p.n_vocab);
     } else {
         write_builtin_tokenizer(w, p.n_vocab);
     }
     std::vector<PlannedTensor> plan = build_plan(p, policy);
-    SyntheticSource src(p, seed, threads);
+    SyntheticSource src(p, seed, threads, !exact_random);
     if (dry) {
         print_plan(stdout, plan, &src, 0);
         return 0;
