@@ -49,7 +49,8 @@ struct AttnArgs {
     const int32_t* sel_n = nullptr;
     int sel_stride = 0;
     const float* sinks = nullptr;      // [n_head]
-    bool bf16_probs = false;           // round probabilities to bf16 before P.V (official exact)
+    bool bf16 = false;                 // official exact kernel numerics (see model/attention.h)
+    int win_slots = 0;                 // length of the window part of the official index list
 };
 
 // Compressor state update for one token (see src/model/compressor.cpp for the semantics).
@@ -88,6 +89,9 @@ public:
     virtual void get_rows(const Weight& table, const int32_t* ids_host, int T, float* y) = 0;
     // Row-wise RMS norm over n values: y = x / sqrt(mean(x^2) + eps) (* w when w != null).
     virtual void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y) = 0;
+    // Unweighted RMS norm in place, in bf16 arithmetic as the official per-head q norm runs it
+    // (bf16 squares, f32 mean rounded once, bf16 rsqrt and product).
+    virtual void rms_norm_bf16(float* x, int rows, int n, float eps) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, size_t n) = 0;
     // x[i] *= s
@@ -116,9 +120,10 @@ public:
     // ---- low-precision emulation (official numerics)
     // FP8 E4M3 round trip of the first n dims of each row (blocks of 64, pow2 scales).
     virtual void fp8_rows(float* x, int rows, int64_t ld, int n) = 0;
-    // Hadamard transform of each n-wide row (n a power of two), then optionally FP4 E2M1 round
-    // trip in blocks of 32.
-    virtual void hadamard_rows(float* x, int rows, int n, bool fp4) = 0;
+    // Orthonormal Walsh-Hadamard transform of each n-wide row (n a power of two).
+    virtual void hadamard_rows(float* x, int rows, int n) = 0;
+    // FP4 E2M1 round trip of each n-wide row in blocks of 32 (pow2 scales).
+    virtual void fp4_rows(float* x, int rows, int n) = 0;
 
     // ---- compression and sparse attention
     // Pushes one token's kv/score rows (lanes*dim each; APE is added here) into the state at
@@ -128,6 +133,7 @@ public:
                                  int64_t pos, float* out) = 0;
     // Indexer top-k for T tokens at pos0..: scores of rows c < (pos+1)/ratio,
     // sum_h relu(q_h . k_c) * w_h; writes the chosen rows (ties: lower index) and their count.
+    // bf16_scores: official exact numerics, and the rows always come in descending score order.
     virtual void indexer_select(const float* q, const float* w, const float* keys, int T, int64_t pos0,
                                 int ratio, int n_heads, int dim, int top_k, bool bf16_scores,
                                 int32_t* sel, int32_t* sel_n) = 0;

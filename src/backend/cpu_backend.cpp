@@ -15,6 +15,7 @@
 #include "backend/thread_pool.h"
 #include "model/attention.h"
 #include "model/compressor.h"
+#include "model/dot.h"
 #include "model/hc.h"
 #include "model/indexer.h"
 #include "model/moe.h"
@@ -26,17 +27,8 @@
 namespace ds4 {
 namespace {
 
-// f32 dot with 8 independent partial sums (vectorisable under -ffp-contract=off and
-// deterministic: the same inputs always sum in the same order).
-inline float dot_f32(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
+// Smallest amount of work (multiply-adds) worth a parallel job.
+constexpr int64_t kMinJobMacs = 1 << 15;
 
 inline bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
@@ -108,7 +100,9 @@ public:
             });
             act = dst;
         }
-        const int64_t grain = std::max<int64_t>(1, n_rows / (int64_t(pool_.size()) * 8));
+        // Enough rows per job that a job outweighs its dispatch (tiny models, decode).
+        const int64_t min_rows = std::max<int64_t>(1, kMinJobMacs / std::max<int64_t>(1, n * T));
+        const int64_t grain = std::max(min_rows, n_rows / (int64_t(pool_.size()) * 8));
         pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
             matmul_rows(w, row0, b, e, xf, ldx, act, act_row, T, y, ldy, th);
         });
@@ -133,6 +127,19 @@ public:
                     for (int i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * s);
                 else
                     for (int i = 0; i < n; ++i) yr[i] = xr[i] * s;
+            }
+        });
+    }
+
+    void rms_norm_bf16(float* x, int rows, int n, float eps) override {
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) {
+                float* xr = x + size_t(r) * n;
+                float ss = 0;
+                for (int i = 0; i < n; ++i) ss += ::ds4::round_bf16(xr[i] * xr[i]);
+                const float mean = ::ds4::round_bf16(ss / float(n));
+                const float rs = ::ds4::round_bf16(1.0f / std::sqrt(::ds4::round_bf16(mean + eps)));
+                for (int i = 0; i < n; ++i) xr[i] = ::ds4::round_bf16(xr[i] * rs);
             }
         });
     }
@@ -196,14 +203,14 @@ public:
     void fp8_rows(float* x, int rows, int64_t ld, int n) override {
         for (int r = 0; r < rows; ++r) fp8_e4m3_block_roundtrip(x + size_t(r) * ld, n, 64);
     }
-    void hadamard_rows(float* x, int rows, int n, bool fp4) override {
+    void hadamard_rows(float* x, int rows, int n) override {
         const float scale = 1.0f / std::sqrt(float(n));
         pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
-            for (int64_t r = b; r < e; ++r) {
-                hadamard_inplace(x + size_t(r) * n, n, scale);
-                if (fp4) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
-            }
+            for (int64_t r = b; r < e; ++r) hadamard_inplace(x + size_t(r) * n, n, scale);
         });
+    }
+    void fp4_rows(float* x, int rows, int n) override {
+        for (int r = 0; r < rows; ++r) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
     }
 
     // ---------------------------------------------------------------- compression, attention
@@ -219,7 +226,7 @@ public:
             for (int64_t t = b; t < e; ++t) {
                 const int64_t n_vis = (pos0 + t + 1) / ratio;
                 int32_t* out = sel + size_t(t) * top_k;
-                if (n_vis <= top_k) {
+                if (n_vis <= top_k && !bf16_scores) {
                     // Every visible row is chosen; scoring cannot change the set.
                     for (int64_t c = 0; c < n_vis; ++c) out[c] = int32_t(c);
                     sel_n[t] = int32_t(n_vis);
@@ -237,7 +244,9 @@ public:
     void attention(const AttnArgs& a, const float* q, int T, float* out) override {
         const int H = a.n_head, D = a.head_dim;
         // Work item = (token, head block): decode has one token but many heads.
-        const int hb = std::max(1, std::min(H, H * T / (pool_.size() * 4) + 1));
+        int hb = std::max(1, std::min(H, H * T / (pool_.size() * 4) + 1));
+        const int64_t head_macs = int64_t(a.window + (a.sel ? a.sel_stride : 0)) * D * 2;
+        hb = std::min<int64_t>(H, std::max<int64_t>(hb, kMinJobMacs / std::max<int64_t>(1, head_macs)));
         const int n_hblk = (H + hb - 1) / hb;
         pool_.parallel_for(int64_t(T) * n_hblk, 1, [&](int64_t b, int64_t e, int th) {
             for (int64_t it = b; it < e; ++it) {
@@ -257,8 +266,9 @@ public:
                     const int64_t row = a.sel ? a.sel[size_t(t) * a.sel_stride + c] : c;
                     rows[k++] = a.comp + size_t(row) * D;
                 }
-                attention::attend(q + size_t(t) * H * D, rows, int(n_rows), a.sinks, h0, h1, D, a.scale,
-                                  a.bf16_probs, sc, out + size_t(t) * H * D);
+                attention::RowSet rs{rows, int(n_rows), int(pos - first + 1), a.win_slots};
+                attention::attend(q + size_t(t) * H * D, rs, a.sinks, h0, h1, D, a.scale, a.bf16, sc,
+                                  out + size_t(t) * H * D);
             }
         });
     }
@@ -306,16 +316,17 @@ private:
     void matmul_rows(const Weight& w, int64_t row0, int64_t rb, int64_t re, const float* x, int64_t ldx,
                      const uint8_t* act, size_t act_row, int T, float* y, int64_t ldy, int th) {
         const int64_t n = w.n_in();
+        auto dot = [&](const float* a, const float* b) { return dot_f32(a, b, n); };
         if (w.type == GgmlType::F32) {
             for (int64_t r = rb; r < re; ++r) {
                 const float* wr = reinterpret_cast<const float*>(w.row(row0 + r));
-                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot_f32(wr, x + size_t(t) * ldx, n);
+                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot(wr, x + size_t(t) * ldx);
             }
         } else if (is_float_type(w.type)) {
             float* wf = thread_f32(th, 0, size_t(n));
             for (int64_t r = rb; r < re; ++r) {
                 dequantize_row(w.type, w.row(row0 + r), wf, n);
-                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot_f32(wf, x + size_t(t) * ldx, n);
+                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot(wf, x + size_t(t) * ldx);
             }
         } else {
             for (int64_t r = rb; r < re; ++r) {
@@ -395,15 +406,18 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
 
     float* hg = f32_buf(moe_h_, size_t(A) * F);
     float* hu = f32_buf(moe_u_, size_t(A) * F);
-    auto build_items = [&](int64_t rows) {
+    // Work items = (expert, block of output rows); macs_per_row: one row for one assignment.
+    auto build_items = [&](int64_t rows, int64_t macs_per_row) {
         items_.clear();
-        const int64_t blk = std::max<int64_t>(16, rows / std::max<int64_t>(1, pool_.size() * 2));
+        const int64_t per_row = std::max<int64_t>(1, macs_per_row * std::max<int64_t>(1, A / E));
+        const int64_t blk = std::max<int64_t>(std::max<int64_t>(16, kMinJobMacs / per_row),
+                                              rows / std::max<int64_t>(1, pool_.size() * 2));
         for (int64_t e = 0; e < E; ++e) {
             if (expert_begin_[e] == expert_begin_[e + 1]) continue;
             for (int64_t rb = 0; rb < rows; rb += blk) items_.push_back({int32_t(e), rb, std::min(rows, rb + blk)});
         }
     };
-    build_items(F);
+    build_items(F, 2 * D);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];
@@ -435,7 +449,7 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
     size_t ar_d = 0;
     const uint8_t* act_d = prepare_act(down, hg, F, A, act_q_, &ar_d);
     float* od = f32_buf(moe_o_, size_t(A) * D);
-    build_items(D);
+    build_items(D, F);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "backend/backend.h"
 #include "engine/debug.h"
@@ -47,6 +48,7 @@ class EngineImpl;
 class SessionImpl final : public Session {
 public:
     SessionImpl(EngineImpl& e, int n_ctx, int ubatch);
+    ~SessionImpl() override;
     void prefill(const int32_t* tokens, int n, float* logits) override;
     const float* decode(int32_t token) override {
         prefill(&token, 1, nullptr);
@@ -79,6 +81,7 @@ public:
     Forward& forward() { return fwd_; }
 
 private:
+    EngineImpl& eng_;
     KvCache cache_;
     Forward fwd_;
     int ubatch_;
@@ -129,6 +132,8 @@ public:
     const ModelWeights& weights() const { return weights_; }
     const ModelDevice& device() const { return dev_; }
     NumericsFlags numerics() const { return nf_; }
+    // The backend's scratch buffers are shared: sessions of one engine run one at a time.
+    std::mutex& run_mutex() { return run_mu_; }
 
 private:
     // Faults every weight page in (reading one byte per page), reporting progress, so the
@@ -152,10 +157,12 @@ private:
     ModelDevice dev_;
     NumericsFlags nf_;
     ModelSummary sum_;
+    std::mutex run_mu_;
 };
 
 SessionImpl::SessionImpl(EngineImpl& e, int n_ctx, int ubatch)
-    : cache_(e.backend(), e.config(), n_ctx, e.device().comp_ape, e.device().idx_ape),
+    : eng_(e),
+      cache_(e.backend(), e.config(), n_ctx, e.device().comp_ape, e.device().idx_ape),
       fwd_(e.backend(), e.config(), e.weights(), e.device(), e.numerics(), ubatch),
       ubatch_(ubatch),
       n_vocab_(e.config().n_vocab),
@@ -174,8 +181,11 @@ SessionImpl::SessionImpl(EngineImpl& e, int n_ctx, int ubatch)
     }
 }
 
+SessionImpl::~SessionImpl() = default;
+
 void SessionImpl::prefill(const int32_t* tokens, int n, float* logits) {
     if (n <= 0) return;
+    std::lock_guard<std::mutex> lk(eng_.run_mutex());
     if (int64_t(n_past_) + n > cache_.n_ctx())
         fail("context overflow: %d + %d tokens exceed n_ctx %d", n_past_, n, cache_.n_ctx());
     for (int i = 0; i < n; i += ubatch_) {

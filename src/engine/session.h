@@ -14,8 +14,9 @@ namespace ds4 {
 namespace gguf { class File; }
 
 // What the in-graph low-precision emulation does.
-//   Official: FP8 E4M3 round trip of KV rows and Hadamard+FP4 of indexer inputs, as the
-//             official DeepSeek inference code does (default).
+//   Official: the official DeepSeek inference numerics (default): FP8 E4M3 round trip of KV
+//             rows, Hadamard+FP4 of indexer inputs, FP8 act_quant before the FP8/FP4 GEMMs,
+//             bf16 activations and the sparse-attention kernel's bf16 probabilities.
 //   Fp32:     every in-graph quantisation emulation off (matches the reference's fp32 mode).
 enum class Numerics { Official, Fp32 };
 

@@ -2,37 +2,86 @@
 
 #include <cmath>
 
+#include "model/dot.h"
 #include "quant/float16.h"
 
 namespace ds4::attention {
 
-void attend(const float* q, const float* const* rows, int n_rows, const float* sinks, int h_begin,
-            int h_end, int head_dim, float scale, bool bf16_probs, float* scratch, float* out) {
+namespace {
+
+constexpr int kBlock = 64;  // official sparse_attn kernel block (list slots per step)
+
+inline float dot(const float* a, const float* b, int n) { return dot_f32(a, b, n); }
+
+// Plain two-pass softmax in f32 (the fp32 reference).
+void attend_f32(const float* qh, const RowSet& rs, float sink, int D, float scale, float* sc, float* oh) {
+    float mx = -INFINITY;
+    for (int j = 0; j < rs.n_rows; ++j) {
+        sc[j] = dot(qh, rs.rows[j], D) * scale;
+        mx = sc[j] > mx ? sc[j] : mx;
+    }
+    float den = 0;
+    for (int j = 0; j < rs.n_rows; ++j) {
+        sc[j] = std::exp(sc[j] - mx);
+        den += sc[j];
+    }
+    den += std::exp(sink - mx);
+    for (int i = 0; i < D; ++i) oh[i] = 0.0f;
+    for (int j = 0; j < rs.n_rows; ++j) {
+        const float p = sc[j] / den;
+        const float* v = rs.rows[j];
+        for (int i = 0; i < D; ++i) oh[i] += p * v[i];
+    }
+}
+
+// The official kernel's order of operations: per block of list slots, running max, rescale
+// of the f32 accumulators, probabilities exp(s - max) rounded to bf16 for P.V while the
+// denominator sums them in f32; the sink joins the denominator at the end.
+void attend_blocks_bf16(const float* qh, const RowSet& rs, float sink, int D, float scale, float* sc, float* oh) {
+    for (int j = 0; j < rs.n_rows; ++j) sc[j] = dot(qh, rs.rows[j], D) * scale;
+    for (int i = 0; i < D; ++i) oh[i] = 0.0f;
+    float m = -INFINITY, sum = 0;
+    auto slot = [&](int j) { return j < rs.n_win ? j : rs.comp_slot0 + (j - rs.n_win); };
+    int j = 0;
+    while (j < rs.n_rows) {
+        const int blk = slot(j) / kBlock;
+        int e = j;
+        float bm = m;
+        while (e < rs.n_rows && slot(e) / kBlock == blk) {
+            bm = sc[e] > bm ? sc[e] : bm;
+            ++e;
+        }
+        const float rescale = std::exp(m - bm);
+        float bsum = 0;
+        for (int k = j; k < e; ++k) {
+            sc[k] = std::exp(sc[k] - bm);
+            bsum += sc[k];
+        }
+        sum = sum * rescale + bsum;
+        for (int i = 0; i < D; ++i) oh[i] *= rescale;
+        for (int k = j; k < e; ++k) {
+            const float p = bf16_to_fp32(fp32_to_bf16(sc[k]));
+            const float* v = rs.rows[k];
+            for (int i = 0; i < D; ++i) oh[i] += p * v[i];
+        }
+        m = bm;
+        j = e;
+    }
+    sum += std::exp(sink - m);
+    for (int i = 0; i < D; ++i) oh[i] /= sum;
+}
+
+}  // namespace
+
+void attend(const float* q, const RowSet& rs, const float* sinks, int h_begin, int h_end, int head_dim,
+            float scale, bool bf16, float* scratch, float* out) {
     for (int h = h_begin; h < h_end; ++h) {
         const float* qh = q + size_t(h) * head_dim;
         float* oh = out + size_t(h) * head_dim;
-        float mx = -INFINITY;
-        for (int j = 0; j < n_rows; ++j) {
-            const float* k = rows[j];
-            float s = 0;
-            for (int i = 0; i < head_dim; ++i) s += qh[i] * k[i];
-            s *= scale;
-            scratch[j] = s;
-            mx = s > mx ? s : mx;
-        }
-        float den = 0;
-        for (int j = 0; j < n_rows; ++j) {
-            scratch[j] = std::exp(scratch[j] - mx);
-            den += scratch[j];
-        }
-        den += std::exp(sinks[h] - mx);
-        for (int i = 0; i < head_dim; ++i) oh[i] = 0.0f;
-        for (int j = 0; j < n_rows; ++j) {
-            float p = scratch[j] / den;
-            if (bf16_probs) p = bf16_to_fp32(fp32_to_bf16(p));
-            const float* v = rows[j];
-            for (int i = 0; i < head_dim; ++i) oh[i] += p * v[i];
-        }
+        if (bf16)
+            attend_blocks_bf16(qh, rs, sinks[h], head_dim, scale, scratch, oh);
+        else
+            attend_f32(qh, rs, sinks[h], head_dim, scale, scratch, oh);
     }
 }
 

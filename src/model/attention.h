@@ -6,10 +6,19 @@
 
 namespace ds4::attention {
 
-// Heads [h_begin, h_end) of one token. rows: n_rows pointers to head_dim-wide rows.
-// q/out: [n_head, head_dim]; scratch: n_rows floats. bf16_probs rounds the normalised
-// probabilities to bf16 before the value product (official exact numerics).
-void attend(const float* q, const float* const* rows, int n_rows, const float* sinks, int h_begin,
-            int h_end, int head_dim, float scale, bool bf16_probs, float* scratch, float* out);
+// Rows of one query: n_win window rows then the compressed rows, in the order the official
+// code lists them. For the exact-numerics emulation the position of each row in the official
+// index list matters (its online softmax runs in blocks of 64 list slots): window row k sits at
+// slot k, compressed row j at slot comp_slot0 + j (the window part of the list is padded).
+struct RowSet {
+    const float* const* rows;
+    int n_rows = 0, n_win = 0, comp_slot0 = 0;
+};
+
+// Heads [h_begin, h_end) of one token. q/out: [n_head, head_dim]; scratch: n_rows floats.
+// bf16 emulates the official kernel: online softmax over blocks of 64 slots with the
+// unnormalised probabilities rounded to bf16 before the value product.
+void attend(const float* q, const RowSet& rs, const float* sinks, int h_begin, int h_end, int head_dim,
+            float scale, bool bf16, float* scratch, float* out);
 
 }  // namespace ds4::attention

@@ -180,8 +180,10 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     bf16(qn_, size_t(T) * Lq);
     be_.matmul(L.q_b, 0, int64_t(H) * Dh, qn_, Lq, T, q_, int64_t(H) * Dh, aq());
     bf16(q_, size_t(T) * H * Dh);
-    be_.rms_norm(q_, nullptr, T * H, Dh, eps, q_);
-    bf16(q_, size_t(T) * H * Dh);
+    if (nf_.bf16)
+        be_.rms_norm_bf16(q_, T * H, Dh, eps);
+    else
+        be_.rms_norm(q_, nullptr, T * H, Dh, eps, q_);
     be_.rope_tail(q_, T, H, Dh, pos0, 1, rope, npairs, false);
     bf16(q_, size_t(T) * H * Dh);
 
@@ -232,8 +234,9 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
                 bf16(kdst, Di);
                 be_.rope_tail(kdst, 1, 1, Di, rpos, 0, rope, npairs, false);
                 bf16(kdst, Di);
-                be_.hadamard_rows(kdst, 1, Di, nf_.idx_fp4);
+                be_.hadamard_rows(kdst, 1, Di);
                 bf16(kdst, Di);
+                if (nf_.idx_fp4) be_.fp4_rows(kdst, 1, Di);
             }
         }
     }
@@ -245,8 +248,9 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
         bf16(iq_, size_t(T) * Hi * Di);
         be_.rope_tail(iq_, T, Hi, Di, pos0, 1, rope, npairs, false);
         bf16(iq_, size_t(T) * Hi * Di);
-        be_.hadamard_rows(iq_, T * Hi, Di, nf_.idx_fp4);
+        be_.hadamard_rows(iq_, T * Hi, Di);
         bf16(iq_, size_t(T) * Hi * Di);
+        if (nf_.idx_fp4) be_.fp4_rows(iq_, T * Hi, Di);
         be_.matmul(L.idx_proj, 0, Hi, xn_, D, T, iw_, Hi);
         bf16(iw_, size_t(T) * Hi);
         be_.scale(iw_, size_t(T) * Hi, float(std::pow(double(Di), -0.5) * std::pow(double(Hi), -0.5)));
@@ -269,7 +273,10 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     a.sel_n = idx ? sel_n_ : nullptr;
     a.sel_stride = c_.idx_topk;
     a.sinks = dev_.sinks[il];
-    a.bf16_probs = nf_.bf16;
+    a.bf16 = nf_.bf16;
+    // The official index list pads the window part to min(seqlen, window) on a fresh prefill
+    // and to window when decoding; compressed entries follow it.
+    a.win_slots = pos0 == 0 ? std::min(T, c_.window) : c_.window;
     be_.attention(a, q_, T, o_);
     bf16(o_, size_t(T) * H * Dh);
     // Only now may this batch's rows overwrite the ring (earlier tokens read older rows).

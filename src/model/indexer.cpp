@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/dot.h"
 #include "quant/float16.h"
 
 namespace ds4::indexer {
@@ -13,12 +14,16 @@ void scores(const float* q, const float* w, const float* keys, int64_t n_rows, i
         float total = 0;
         for (int h = 0; h < n_heads; ++h) {
             const float* qh = q + size_t(h) * dim;
-            float dot = 0;
-            for (int i = 0; i < dim; ++i) dot += qh[i] * k[i];
-            if (bf16_scores) dot = bf16_to_fp32(fp32_to_bf16(dot));
-            total += (dot > 0 ? dot : 0.0f) * w[h];
+            const float dot = dot_f32(qh, k, dim);
+            if (bf16_scores) {
+                // Official exact: bf16 einsum output, bf16 product with the weight, bf16 sum.
+                const float rd = bf16_to_fp32(fp32_to_bf16(dot));
+                total += bf16_to_fp32(fp32_to_bf16((rd > 0 ? rd : 0.0f) * w[h]));
+            } else {
+                total += (dot > 0 ? dot : 0.0f) * w[h];
+            }
         }
-        out[c] = total;
+        out[c] = bf16_scores ? bf16_to_fp32(fp32_to_bf16(total)) : total;
     }
 }
 

@@ -14,17 +14,17 @@ namespace {
 enum class Kind {
     Matrix,  // any type the engine multiplies in: F32, F16, BF16, Q8_0, Q4_K, Q2_K, IQ2_XXS
     Vector,  // F32 (norms, biases, sinks, HC base/scale)
-    Table,   // small f32-readable tables (APE): F32, F16, BF16
+    Table,   // small tables dequantized once at load (APE): any Matrix type
     Ids,     // I32 (tid2eid)
 };
 
 bool type_ok(Kind k, GgmlType t) {
     switch (k) {
         case Kind::Matrix:
+        case Kind::Table:
             return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || t == GgmlType::Q8_0 ||
                    t == GgmlType::Q4_K || t == GgmlType::Q2_K || t == GgmlType::IQ2_XXS;
         case Kind::Vector: return t == GgmlType::F32;
-        case Kind::Table: return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16;
         case Kind::Ids: return t == GgmlType::I32;
     }
     return false;
@@ -32,9 +32,9 @@ bool type_ok(Kind k, GgmlType t) {
 
 const char* kind_types(Kind k) {
     switch (k) {
-        case Kind::Matrix: return "F32|F16|BF16|Q8_0|Q4_K|Q2_K|IQ2_XXS";
+        case Kind::Matrix:
+        case Kind::Table: return "F32|F16|BF16|Q8_0|Q4_K|Q2_K|IQ2_XXS";
         case Kind::Vector: return "F32";
-        case Kind::Table: return "F32|F16|BF16";
         case Kind::Ids: return "I32";
     }
     return "?";

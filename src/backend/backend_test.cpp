@@ -1,0 +1,131 @@
+#include "backend/backend.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/thread_pool.h"
+#include "quant/lowp.h"
+#include "quant/quants.h"
+
+namespace ds4 {
+namespace {
+
+TEST(Backend, ThreadPoolCoversEveryIndexOnce) {
+    ThreadPool pool(4);
+    for (int64_t n : {0, 1, 7, 64, 1000}) {
+        for (int64_t grain : {1, 3, 64}) {
+            std::vector<std::atomic<int>> hits(size_t(std::max<int64_t>(n, 1)));
+            pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int t) {
+                EXPECT_LT(t, pool.size());
+                EXPECT_LE(e - b, grain);
+                for (int64_t i = b; i < e; ++i) hits[i]++;
+            });
+            for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << grain << " " << i;
+        }
+    }
+}
+
+// A matrix stored in `type`, built from random f32 rows.
+struct StoredMatrix {
+    Weight w;
+    std::vector<uint8_t> bytes;
+    std::vector<float> deq;  // what the stored bytes mean, row-major
+    StoredMatrix(GgmlType type, int64_t n_in, int64_t rows, std::mt19937& rng) {
+        std::normal_distribution<float> nd(0, 1);
+        const size_t rb = size_t(row_size(type, n_in));
+        bytes.resize(rb * rows);
+        deq.resize(size_t(n_in * rows));
+        std::vector<float> x(n_in), imat(n_in, 1.0f);
+        for (int64_t r = 0; r < rows; ++r) {
+            for (auto& v : x) v = nd(rng);
+            quantize_row(type, x.data(), bytes.data() + rb * r, n_in, imat.data());
+            dequantize_row(type, bytes.data() + rb * r, deq.data() + n_in * r, n_in);
+        }
+        w.name = "test";
+        w.type = type;
+        w.ne[0] = n_in;
+        w.ne[1] = rows;
+        w.data = bytes.data();
+        w.row_bytes = rb;
+    }
+};
+
+TEST(Backend, MatmulInEveryStoredType) {
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0, 1);
+    const int64_t n = 512, rows = 37;
+    const int T = 3;
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q2_K,
+                       GgmlType::IQ2_XXS}) {
+        StoredMatrix m(t, n, rows, rng);
+        std::vector<float> x(size_t(T) * n), y(size_t(T) * rows, 0.0f);
+        for (auto& v : x) v = nd(rng);
+        // rows 5..5+20 only, into a strided output
+        be->matmul(m.w, 5, 20, x.data(), n, T, y.data(), rows);
+        for (int tok = 0; tok < T; ++tok)
+            for (int r = 0; r < 20; ++r) {
+                double ref = 0, mag = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    ref += double(m.deq[(5 + r) * n + i]) * x[tok * n + i];
+                    mag += std::fabs(double(m.deq[(5 + r) * n + i]) * x[tok * n + i]);
+                }
+                // float weights keep f32 activations (tight); quantized ones quantize the
+                // activation to Q8_0 / Q8_K (about 1% of the magnitude).
+                const double tol = (t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16) ? 1e-5 : 2e-2;
+                EXPECT_NEAR(y[tok * rows + r], ref, tol * mag) << type_name(uint32_t(t)) << " row " << r;
+            }
+        for (int r = 20; r < rows; ++r) EXPECT_EQ(y[r], 0.0f);  // only n_rows outputs written
+    }
+}
+
+TEST(Backend, Fp8KvEmulationLandsOnTheGrid) {
+    auto be = make_cpu_backend(1);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0, 2);
+    const int D = 192, nope = 128;  // two FP8 blocks of 64, then 64 rotary dims
+    std::vector<float> x(D), y;
+    for (auto& v : x) v = nd(rng);
+    x[3] = 1000;  // one large value sets block 0's scale
+    y = x;
+    be->fp8_rows(y.data(), 1, D, nope);
+    for (int b = 0; b < nope / 64; ++b) {
+        float amax = 0;
+        for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(x[b * 64 + i]));
+        const float s = ue8m0_round_scale(std::max(amax, 1e-4f), kE4M3MaxInv);
+        EXPECT_EQ(std::log2(s), std::ceil(std::log2(std::max(amax, 1e-4f) / 448.0f)));
+        for (int i = 0; i < 64; ++i) {
+            const float q = y[b * 64 + i] / s;
+            EXPECT_EQ(e4m3_to_f32(f32_to_e4m3(q)), q) << "not an E4M3 value: " << q;
+            EXPECT_LE(std::fabs(y[b * 64 + i] - x[b * 64 + i]), s * 16) << i;  // within one step at 448
+        }
+    }
+    for (int i = nope; i < D; ++i) EXPECT_EQ(y[i], x[i]);  // rotary dims untouched
+}
+
+TEST(Backend, HadamardIsOrthonormalAndFp4OnTheGrid) {
+    auto be = make_cpu_backend(1);
+    std::vector<float> x(128), y;
+    for (int i = 0; i < 128; ++i) x[i] = std::sin(0.37f * i) * 3;
+    y = x;
+    be->hadamard_rows(y.data(), 1, 128);
+    double nx = 0, ny = 0;
+    for (int i = 0; i < 128; ++i) nx += x[i] * x[i], ny += y[i] * y[i];
+    EXPECT_NEAR(ny, nx, 1e-4 * nx);
+    be->hadamard_rows(y.data(), 1, 128);  // H is its own inverse
+    for (int i = 0; i < 128; ++i) EXPECT_NEAR(y[i], x[i], 1e-5);
+    be->fp4_rows(y.data(), 1, 128);
+    for (int b = 0; b < 4; ++b) {
+        float amax = 0;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+        const float s = ue8m0_round_scale(amax, kE2M1MaxInv);
+        for (int i = 0; i < 32; ++i) EXPECT_EQ(e2m1_to_f32(f32_to_e2m1(y[b * 32 + i] / s)), y[b * 32 + i] / s);
+    }
+}
+
+}  // namespace
+}  // namespace ds4
