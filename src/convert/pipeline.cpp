@@ -201,7 +201,7 @@ void print_plan(FILE* out, const std::vector<PlannedTensor>& plan, const WeightS
     }
     fprintf(out, "n_tensors %zu, tensor bytes %llu (%s), type fallbacks %d\n", plan.size(), (unsigned long long)total,
             human_bytes((double)total).c_str(), fallbacks);
-    fprintf(out, "approx file bytes %llu (%s)\n", (unsigned long long)(padded + meta_bytes),
+    fprintf(out, "approx file bytes %llu (%s; tensor data padded to 32, plus metadata)\n", (unsigned long long)(padded + meta_bytes),
             human_bytes((double)(padded + meta_bytes)).c_str());
 }
 
@@ -272,10 +272,16 @@ struct Progress {
     const WriteOptions& opt;
     uint64_t total = 0, done = 0;
     size_t n = 0;
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now(), last = t0;
     bool tty = isatty(2);
+    // Mid-tensor update (big expert stacks): at most every 1 s on a terminal, 10 s otherwise.
+    void tick(size_t i, const PlannedTensor& t) {
+        const auto now = std::chrono::steady_clock::now();
+        if (std::chrono::duration<double>(now - last).count() >= (tty ? 1.0 : 10.0)) report(i, t, false);
+    }
     void report(size_t i, const PlannedTensor& t, bool final_line) {
         if (!opt.progress) return;
+        last = std::chrono::steady_clock::now();
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double rate = el > 0 ? done / el : 0;
         const double eta = rate > 0 ? (double)(total - done) / rate : 0;
@@ -318,6 +324,13 @@ void write_gguf(gguf::Writer& w, const std::string& out_path, const std::vector<
                 prog.done += t.nbytes();
             } else if (!t.experts) {
                 const int64_t rows = t.rows();
+                std::vector<uint8_t> q((size_t)t.nbytes());
+                if (src.fill_quantized(t, -1, q.data())) {
+                    w.write_tensor_data(q.data(), q.size());
+                    prog.done += t.nbytes();
+                    prog.report(i, t, i + 1 == plan.size());
+                    continue;
+                }
                 std::vector<float> x((size_t)t.nelements());
                 src.fill(t, -1, x.data());
                 const float* imat = nullptr;
@@ -329,7 +342,6 @@ void write_gguf(gguf::Writer& w, const std::string& out_path, const std::vector<
                         imat = cs.data();
                     }
                 }
-                std::vector<uint8_t> q((size_t)t.nbytes());
                 quantize_matrix(t.type, x.data(), rows, n0, imat, q.data(), threads);
                 w.write_tensor_data(q.data(), q.size());
                 prog.done += t.nbytes();
@@ -343,6 +355,7 @@ void write_gguf(gguf::Writer& w, const std::string& out_path, const std::vector<
                     const int64_t nb = std::min(batch, n_exp - e0);
                     parallel_for(nb, threads, [&](int64_t k) {
                         const int64_t e = e0 + k;
+                        if (src.fill_quantized(t, e, qs[k].data())) return;
                         float* x = xs[k].data();
                         src.fill(t, e, x);
                         const float* imat = nullptr;
@@ -358,7 +371,7 @@ void write_gguf(gguf::Writer& w, const std::string& out_path, const std::vector<
                     });
                     for (int64_t k = 0; k < nb; k++) w.write_tensor_data(qs[k].data(), ebytes);
                     prog.done += ebytes * nb;
-                    if (e0 + nb < n_exp && n_exp >= 64 && ((e0 / batch) % 8 == 7)) prog.report(i, t, false);
+                    if (e0 + nb < n_exp) prog.tick(i, t);
                 }
             }
             prog.report(i, t, i + 1 == plan.size());

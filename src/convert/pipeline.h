@@ -20,6 +20,9 @@ public:
     // Fills one matrix of t in GGUF order: rows * ne[0] floats (for stacked experts, one
     // expert: ne[1] rows; otherwise the whole tensor). Called concurrently from several threads.
     virtual void fill(const PlannedTensor& t, int64_t expert, float* out) const = 0;
+    // Optional shortcut: writes one matrix (same extent as fill) directly in t.type's bytes and
+    // returns true, or returns false to have the pipeline quantize fill()'s floats.
+    virtual bool fill_quantized(const PlannedTensor& t, int64_t expert, uint8_t* dst) const { return false; }
     // tid2eid: ne[1] rows of ne[0] expert ids.
     virtual void fill_i32(const PlannedTensor& t, int32_t* out) const = 0;
     // Throws if the tensor is missing or its shape / dtype is wrong (called for every tensor

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "quant/quants.h"
 #include "util/error.h"
 
 namespace ds4::convert {
@@ -170,6 +171,43 @@ void SyntheticSource::fill_i32(const PlannedTensor& t, int32_t* out) const {
     }
 }
 
-std::string SyntheticSource::describe(const PlannedTensor& t) const { return "random (seeded)"; }
+bool SyntheticSource::fill_quantized(const PlannedTensor& t, int64_t expert, uint8_t* dst) const {
+    if (!block_pool_ || !(t.type == GgmlType::Q4_K || t.type == GgmlType::Q2_K || t.type == GgmlType::IQ2_XXS)) return false;
+    constexpr int64_t kPoolRows = 64;
+    const int64_t n0 = t.ne[0];
+    std::shared_ptr<const std::vector<uint8_t>> pool;
+    {
+        std::lock_guard<std::mutex> lk(mu_);  // built once per tensor; other experts wait for it
+        auto it = pools_.find(t.name);
+        if (it != pools_.end()) {
+            pool = it->second;
+        } else {
+            std::vector<float> x((size_t)(kPoolRows * n0));
+            Rng rng(seed_ ^ fnv1a(t.name) ^ 0x5EED5EED5EEDull);
+            rng.normals(x.data(), (int64_t)x.size(), 0.0f, (float)(1.0 / std::sqrt((double)n0)));
+            std::vector<float> imat((size_t)n0, 0.0f);
+            for (int64_t r = 0; r < kPoolRows; r++)
+                for (int64_t c = 0; c < n0; c++) imat[c] += x[r * n0 + c] * x[r * n0 + c];
+            auto q = std::make_shared<std::vector<uint8_t>>((size_t)(row_size(t.type, n0) * kPoolRows));
+            quantize_rows(t.type, x.data(), q->data(), kPoolRows, n0, quant_requires_imatrix(t.type) ? imat.data() : nullptr);
+            pools_[t.name] = q;
+            pool = q;
+        }
+    }
+    const TypeTraits tr = type_traits(t.type);
+    const int64_t rows = t.experts ? t.ne[1] : t.rows();
+    const int64_t nblocks = rows * (n0 / tr.block_size);
+    const uint64_t pool_blocks = (uint64_t)(kPoolRows * (n0 / tr.block_size));
+    Rng rng(seed_ ^ fnv1a(t.name) ^ (0xA5A5A5A5ull * (uint64_t)(expert + 1)) ^ 0xB10Cull);
+    for (int64_t b = 0; b < nblocks; b++)
+        memcpy(dst + b * tr.type_size, pool->data() + (rng.next() % pool_blocks) * tr.type_size, (size_t)tr.type_size);
+    return true;
+}
+
+std::string SyntheticSource::describe(const PlannedTensor& t) const {
+    if (block_pool_ && (t.type == GgmlType::Q4_K || t.type == GgmlType::Q2_K || t.type == GgmlType::IQ2_XXS))
+        return "random (seeded; blocks drawn from 64 quantized rows)";
+    return "random (seeded)";
+}
 
 }  // namespace ds4::convert

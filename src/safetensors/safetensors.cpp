@@ -370,7 +370,11 @@ Checkpoint::Logical Checkpoint::logical(const std::string& name) const {
         l.enc = Encoding::Fp4Packed;
         l.shape = {out, in};
         l.numel = (uint64_t)out * (uint64_t)in;
-    } else if (s && w.dtype != DType::F8_E4M3) {
+    }
+    if (l.scale && l.scale->dtype == DType::F8_E8M0)
+        for (uint64_t i = 0; i < l.scale->numel; i++)
+            if (l.scale->data[i] == 0xFF) fail("%s: '%s': E8M0 scale byte 0xFF (NaN) at index %llu", path_.c_str(), l.scale->name.c_str(), (unsigned long long)i);
+    if (s && !l.scale && w.dtype != DType::F8_E4M3) {
         fail("%s: '%s': has a .scale companion but dtype %s is not F8_E4M3 or I8 (FP4)", path_.c_str(), name.c_str(), dtype_name(w.dtype));
     }
     return l;

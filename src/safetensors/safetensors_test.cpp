@@ -17,11 +17,11 @@ namespace st = ds4::safetensors;
 namespace {
 
 std::vector<uint8_t> make_file(const std::string& header, const std::vector<uint8_t>& data) {
-    std::vector<uint8_t> f(8);
-    uint64_t n = header.size();
+    std::vector<uint8_t> f(8 + header.size() + data.size());
+    const uint64_t n = header.size();
     memcpy(f.data(), &n, 8);
-    f.insert(f.end(), header.begin(), header.end());
-    f.insert(f.end(), data.begin(), data.end());
+    memcpy(f.data() + 8, header.data(), header.size());
+    if (!data.empty()) memcpy(f.data() + 8 + header.size(), data.data(), data.size());
     return f;
 }
 
@@ -189,6 +189,10 @@ TEST(Safetensors, DequantizesFp8AndFp4) {
             const float v = ((code & 8) ? -1.0f : 1.0f) * mag[code & 7] * std::ldexp(1.0f, s4[r * 2 + c / 32] - 127);
             ASSERT_EQ(e[r * 64 + c], v) << r << "," << c;
         }
+    // a NaN (0xFF) E8M0 scale is an error
+    img[8 + strlen(h) + o1 + 2] = 0xFF;
+    write_bin(dir + "/model.safetensors", img);
+    EXPECT_THROW(st::Checkpoint::open(dir)->load_f32("x.weight"), ds4::Error);
     // scale shape mismatch is an error
     snprintf(h, sizeof h,
              R"({"x.weight":{"dtype":"F8_E4M3","shape":[%d,%d],"data_offsets":[0,%zu]},)"
