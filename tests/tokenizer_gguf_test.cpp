@@ -111,7 +111,7 @@ TEST(TokenizerGguf, CliTokenizeAndDetokenize) {
         EXPECT_EQ(d.out, c.text);
         checked++;
     }
-    EXPECT_GT(checked, 5);
+    EXPECT_GE(checked, 4);
     RunResult bad = run("./ds4 -m " + g + " --detokenize", "1 2 99999999");
     EXPECT_NE(bad.code, 0);
 }

@@ -482,13 +482,17 @@ TEST(QuantApi, I32AndF32) {
 float dot_plus_one(const void*, const void*, int64_t) { return 42.0f; }
 
 TEST(QuantApi, DotRegistry) {
+    // Other tests (or the engine) may already have registered a SIMD kernel: keep it.
     const float a[4] = {1, 2, 3, 4};
-    EXPECT_EQ(vec_dot_fn(GgmlType::F32), vec_dot_ref_fn(GgmlType::F32));
+    const VecDotFn before = vec_dot_fn(GgmlType::F32);
+    ASSERT_NE(before, nullptr);
     register_vec_dot(GgmlType::F32, dot_plus_one);
     EXPECT_EQ(vec_dot(GgmlType::F32, a, a, 4), 42.0f);
     EXPECT_EQ(vec_dot_ref(GgmlType::F32, a, a, 4), 30.0f);
     register_vec_dot(GgmlType::F32, nullptr);
+    EXPECT_EQ(vec_dot_fn(GgmlType::F32), vec_dot_ref_fn(GgmlType::F32));
     EXPECT_EQ(vec_dot(GgmlType::F32, a, a, 4), 30.0f);
+    register_vec_dot(GgmlType::F32, before == vec_dot_ref_fn(GgmlType::F32) ? nullptr : before);
     EXPECT_EQ(vec_dot_ref_fn(GgmlType::I32), nullptr);
 }
 
