@@ -1,0 +1,86 @@
+// Internal plumbing of the CPU kernels (not part of the API): per-ISA function tables and the
+// row/token tiling driver shared by the AVX2 and AVX-512 files.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+
+namespace ds4::kcpu {
+
+constexpr int kSlots = static_cast<int>(GgmlType::COUNT);
+inline int slot(GgmlType t) { return static_cast<int>(t); }
+
+struct IsaTable {
+    VecDotFn dot[kSlots] = {};
+    GemmFn gemm[kSlots] = {};
+    QuantizeRowFn quant_q8_0 = nullptr;
+    QuantizeRowFn quant_q8_K = nullptr;
+    F32ToHalfFn to_f16 = nullptr;
+    F32ToHalfFn to_bf16 = nullptr;
+    HalfToF32Fn from_f16 = nullptr;
+    HalfToF32Fn from_bf16 = nullptr;
+};
+
+// Fill a table with the level's kernels (only called when the CPU supports the level).
+void fill_avx2(IsaTable* t);
+void fill_avx512(IsaTable* t, bool has_avx512_bf16, bool has_avx512_vbmi);
+// The AVX512 level's kernels for CPUs without an optional extension (BF16: AVX512-BF16,
+// IQ2_XXS: AVX512-VBMI), so tests can check them on CPUs that have it. False for other types.
+bool avx512_fallback(GgmlType t, VecDotFn* dot, GemmFn* gemm);
+
+// Tiling driver. K provides
+//   template <int NR, int NC> static void tile(const uint8_t* w, size_t ws, const uint8_t* a,
+//                                              size_t as, int64_t n, float* out);
+// computing out[r * NC + c] = dot(w + r*ws, a + c*as) for an NR x NC tile, and the shapes
+// kGemvRows (rows per step when n_tok == 1; 1 everywhere: one sequential DRAM stream is what
+// the prefetchers handle best, see kernels.h), kRows x kCols (the GEMM tile).
+template <class K>
+void gemm_tiled(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as,
+                int64_t n_tok, int64_t n, float* y, int64_t ldy) {
+    const uint8_t* W = static_cast<const uint8_t*>(w);
+    const uint8_t* A = static_cast<const uint8_t*>(act);
+    constexpr int GR = K::kGemvRows, NR = K::kRows, NC = K::kCols;
+    float out[(GR > NR ? GR : NR) * NC];
+    if (n_tok == 1) {
+        int64_t r = 0;
+        for (; r + GR <= n_rows; r += GR) {
+            K::template tile<GR, 1>(W + r * ws, ws, A, as, n, y + r);
+        }
+        for (; r < n_rows; ++r) K::template tile<1, 1>(W + r * ws, ws, A, as, n, y + r);
+        return;
+    }
+    int64_t r = 0;
+    for (; r + NR <= n_rows; r += NR) {
+        const uint8_t* wr = W + r * ws;
+        int64_t c = 0;
+        for (; c + NC <= n_tok; c += NC) {
+            K::template tile<NR, NC>(wr, ws, A + c * as, as, n, out);
+            for (int i = 0; i < NR; ++i)
+                for (int j = 0; j < NC; ++j) y[(c + j) * ldy + r + i] = out[i * NC + j];
+        }
+        for (; c < n_tok; ++c) {
+            K::template tile<NR, 1>(wr, ws, A + c * as, as, n, out);
+            for (int i = 0; i < NR; ++i) y[c * ldy + r + i] = out[i];
+        }
+    }
+    for (; r < n_rows; ++r) {
+        const uint8_t* wr = W + r * ws;
+        int64_t c = 0;
+        for (; c + NC <= n_tok; c += NC) {
+            K::template tile<1, NC>(wr, ws, A + c * as, as, n, out);
+            for (int j = 0; j < NC; ++j) y[(c + j) * ldy + r] = out[j];
+        }
+        for (; c < n_tok; ++c) K::template tile<1, 1>(wr, ws, A + c * as, as, n, y + c * ldy + r);
+    }
+}
+
+// One-row dot through a K's 1x1 tile.
+template <class K>
+float dot_1x1(const void* w, const void* a, int64_t n) {
+    float out;
+    K::template tile<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &out);
+    return out;
+}
+
+}  // namespace ds4::kcpu
