@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "quant/quants.h"
+#include "util/rng.h"
 #include "util/error.h"
 
 namespace ds4::convert {
@@ -57,37 +58,15 @@ SyntheticPreset synthetic_preset(const std::string& name) {
 
 namespace {
 
-uint64_t splitmix64(uint64_t& x) {
-    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 uint64_t fnv1a(const std::string& s) {
     uint64_t h = 1469598103934665603ull;
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
     return h;
 }
 
-// xoshiro256** seeded through splitmix64.
-struct Rng {
-    uint64_t s[4];
-    explicit Rng(uint64_t seed) {
-        for (auto& v : s) v = splitmix64(seed);
-    }
-    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-    uint64_t next() {
-        const uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = rotl(s[3], 45);
-        return r;
-    }
-    double uniform() { return (double)(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+// Fixed-seed generator (util/rng.h) plus the normals the weights are drawn from.
+struct WeightRng : Rng {
+    using Rng::Rng;
     // Fills n normals N(mean, std^2).
     void normals(float* out, int64_t n, float mean, float std) {
         int64_t i = 0;
@@ -113,7 +92,7 @@ bool ends_with(const std::string& s, const char* suf) {
 // One chunk of a tensor's values: a pure function of (seed, tensor, expert, chunk), so the
 // result does not depend on how chunks are spread over threads.
 void SyntheticSource::fill_chunk(const PlannedTensor& t, int64_t expert, int64_t chunk, float* out, int64_t n) const {
-    Rng rng(seed_ ^ fnv1a(t.name) ^ (0xA5A5A5A5ull * (uint64_t)(expert + 1)) ^ (0x9E3779B97F4A7C15ull * (uint64_t)chunk));
+    WeightRng rng(seed_ ^ fnv1a(t.name) ^ (0xA5A5A5A5ull * (uint64_t)(expert + 1)) ^ (0x9E3779B97F4A7C15ull * (uint64_t)chunk));
     const std::string& nm = t.name;
     if (ends_with(nm, "_norm.weight")) {
         rng.normals(out, n, 1.0f, 0.1f);
@@ -158,7 +137,7 @@ void SyntheticSource::fill(const PlannedTensor& t, int64_t expert, float* out) c
 }
 
 void SyntheticSource::fill_i32(const PlannedTensor& t, int32_t* out) const {
-    Rng rng(seed_ ^ fnv1a(t.name));
+    WeightRng rng(seed_ ^ fnv1a(t.name));
     const int64_t K = t.ne[0], V = t.ne[1], E = p_.n_expert;
     std::vector<int32_t> perm((size_t)E);
     for (int64_t v = 0; v < V; v++) {
@@ -183,7 +162,7 @@ bool SyntheticSource::fill_quantized(const PlannedTensor& t, int64_t expert, uin
             pool = it->second;
         } else {
             std::vector<float> x((size_t)(kPoolRows * n0));
-            Rng rng(seed_ ^ fnv1a(t.name) ^ 0x5EED5EED5EEDull);
+            WeightRng rng(seed_ ^ fnv1a(t.name) ^ 0x5EED5EED5EEDull);
             rng.normals(x.data(), (int64_t)x.size(), 0.0f, (float)(1.0 / std::sqrt((double)n0)));
             std::vector<float> imat((size_t)n0, 0.0f);
             for (int64_t r = 0; r < kPoolRows; r++)
@@ -198,7 +177,7 @@ bool SyntheticSource::fill_quantized(const PlannedTensor& t, int64_t expert, uin
     const int64_t rows = t.experts ? t.ne[1] : t.rows();
     const int64_t nblocks = rows * (n0 / tr.block_size);
     const uint64_t pool_blocks = (uint64_t)(kPoolRows * (n0 / tr.block_size));
-    Rng rng(seed_ ^ fnv1a(t.name) ^ (0xA5A5A5A5ull * (uint64_t)(expert + 1)) ^ 0xB10Cull);
+    WeightRng rng(seed_ ^ fnv1a(t.name) ^ (0xA5A5A5A5ull * (uint64_t)(expert + 1)) ^ 0xB10Cull);
     for (int64_t b = 0; b < nblocks; b++)
         memcpy(dst + b * tr.type_size, pool->data() + (rng.next() % pool_blocks) * tr.type_size, (size_t)tr.type_size);
     return true;

@@ -15,20 +15,11 @@
 #include <deque>
 #include <vector>
 
+#include "util/rng.h"
+
 namespace ds4::sample {
 
-// xoshiro256** seeded through splitmix64: tiny, fast and bit-identical on every platform
-// (std::mt19937 is too, but the std distributions are not, so we draw uniforms ourselves).
-class Rng {
-public:
-    explicit Rng(uint64_t seed = 0) { seed_with(seed); }
-    void seed_with(uint64_t seed);
-    uint64_t next();
-    double uniform();                      // [0, 1), 53 random bits
-    uint64_t below(uint64_t n);            // [0, n), unbiased; n > 0
-private:
-    uint64_t s_[4];
-};
+using Rng = ::ds4::Rng;  // util/rng.h
 
 struct SamplerParams {
     float temp = 1.0f;
