@@ -1,5 +1,6 @@
 // ./ds4: one-shot generation (-p), interactive chat (no -p), and the diagnostic entry points
 // used by tests and outside checks (--prompt-tokens/--dump-logits, --tokenize/--detokenize).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,13 @@ int run_prompt_tokens(const cli::Options& o, Engine& eng) {
     return 0;
 }
 
+bool weights_fit_in_ram(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return false;
+    const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    return st.st_size > (64 << 20) && (double)st.st_size < 0.8 * ram;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,6 +109,19 @@ int main(int argc, char** argv) {
         lo.experts = o.experts;
         lo.numerics = o.numerics;
         lo.verbose = o.verbose || (!o.has_prompt_tokens && isatty(2));
+        // On a terminal, read the weights in up front with a progress line, when they fit in
+        // RAM: the first answer is then not stalled by page faults. A file larger than RAM
+        // stays lazily mapped (pre-reading it would only evict itself).
+        if (isatty(2) && !o.has_prompt_tokens && weights_fit_in_ram(o.model))
+            lo.progress = [](uint64_t done, uint64_t total) {
+                static int last = -1;
+                int pct = total ? (int)(done * 100 / total) : 100;
+                if (pct == last) return;
+                last = pct;
+                fprintf(stderr, "\rloading weights: %3d%% (%.1f / %.1f GiB)", pct, done / 1073741824.0,
+                        total / 1073741824.0);
+                if (done >= total) fputc('\n', stderr);
+            };
         std::unique_ptr<Engine> eng = Engine::load(lo);
         if (o.has_prompt_tokens) return run_prompt_tokens(o, *eng);
         return cli::run_chat(o, *eng);
