@@ -6,8 +6,8 @@
 // 1, 7, 64) and for prefill + single-token decode. On failure the first diverging layer is
 // located from the oracle's debug dumps (per-layer hidden norms, routing, indexer choices).
 //
-// Official: Numerics::Official against the oracle's `exact` logits; mean KL and top-1
-// agreement must be at least as good as the exact-vs-exact64 floor in metrics.json.
+// Official: Numerics::Official against the oracle's `exact` logits; per variant, mean KL and
+// top-1 agreement must be at least as good as the exact-vs-exact64 floor in metrics.json.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -313,12 +313,14 @@ INSTANTIATE_TEST_SUITE_P(Oracle, OracleFp32, ::testing::ValuesIn(kVariants),
 // The exact numerics are chaotic: a 1-ulp difference anywhere (a transcendental function, a
 // summation order) eventually flips a bf16 or FP8 rounding, and the logits then drift to the
 // quantisation-noise level (README: exact vs exact64, which only changes GEMM accumulation
-// precision, already moves them 5-10%). So two gates:
-//  * fidelity (deterministic): the per-layer residual norms of a full prefill must match the
-//    oracle's exact dumps to 1e-4 on at least a quarter of (layer, position) pairs over the
-//    first 64 positions -- the unemulated fp32 graph matches ~2% of them;
-//  * statistics: KL and top-1 against the exact logits, printed next to the README floors
-//    (exact vs exact64, exact vs fp32); KL must stay within 1.5x the exact-vs-fp32 distance.
+// precision, already moves them 5-10%). Numerics::Official therefore reproduces the oracle's
+// torch 1.13 CPU kernels op by op (model/torch_cpu.h), which keeps the per-layer states bit
+// for bit equal to the dumps for the first 100-600 tokens. Gates:
+//  * fidelity (deterministic): the per-layer residual norms of a full prefill match the
+//    oracle's exact dumps to 1e-4 on every (layer, position) pair of the first 64 positions
+//    (the unemulated fp32 graph matches ~2% of them);
+//  * the criterion: mean KL <= the exact-vs-exact64 floor and top-1 agreement >= its
+//    floor, per variant (measured: KL 3-4x below the floor, top-1 at or above it).
 class OracleOfficial : public ::testing::TestWithParam<Variant> {};
 
 double floor_metric(const json::Value& m, const char* table, const std::string& variant, const char* key, int* rows) {
@@ -407,8 +409,9 @@ TEST_P(OracleOfficial, TracksTheExactNumerics) {
                 "KL %.4g top-1 %.3f, exact vs fp32 KL %.4g top-1 %.3f | per-layer norms within 1e-4: %.0f%%\n",
                 v.set.c_str(), v.variant.c_str(), rows, kl, t1, f64_kl, f64_t1, f32_kl, f32_t1, 100 * fid);
     EXPECT_EQ(rows, f_rows);
-    EXPECT_GE(fid, 0.25) << "Official numerics no longer track the exact graph layer by layer";
-    EXPECT_LE(kl, 1.5 * f32_kl) << "KL vs the exact logits is far above the unemulated (fp32) distance";
+    EXPECT_EQ(fid_ok, fid_n) << "Official numerics no longer track the exact graph layer by layer";
+    EXPECT_LE(kl, f64_kl) << "KL vs the exact logits is above the exact-vs-exact64 floor";
+    EXPECT_GE(t1 + 1e-9, f64_t1) << "top-1 agreement with the exact logits is below the exact-vs-exact64 floor";
 }
 
 INSTANTIATE_TEST_SUITE_P(Oracle, OracleOfficial, ::testing::ValuesIn(kVariants),

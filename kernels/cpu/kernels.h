@@ -71,6 +71,22 @@ void gemm(GgmlType t, const void* w, size_t w_row_bytes, int64_t n_rows, const v
 void gemv(GgmlType t, const void* w, size_t w_row_bytes, int64_t n_rows, const void* act,
           int64_t n, float* y);
 
+// Float weights (F32, F16, BF16) times f32 activations (the weights are widened in registers,
+// activations keep full precision): y[tok * ldy + r] = sum_i w_r[i] * act[tok * lda + i].
+// Batch-invariant: each output's summation order is fixed, independent of n_rows, n_tok and
+// the tiling (AVX-512: 2x4 tiles; AVX2: 1x4; decode: one row stream at a time).
+// kernels_float_act.cpp. Throws std::invalid_argument for other types.
+bool gemm_f32act_supported(GgmlType t);
+void gemm_f32act(GgmlType t, const void* w, size_t w_row_bytes, int64_t n_rows, const float* act, int64_t lda,
+                 int64_t n_tok, int64_t n, float* y, int64_t ldy);
+// Same product in a prescribed summation order (official-numerics emulation of reference BLAS
+// and of the official K-blocked GEMMs): per output, sequential f32 sums (each product rounded,
+// then added) over K blocks of `block` elements, the block sums added in order (block <= 0:
+// one block); block == -2: one sequential sum taking each pair (i, i+1) odd element first
+// (oneDNN's bf16 GEMM). Bit-identical on every level; AVX-512 vectorises across 16 rows.
+void gemm_f32act_seq(GgmlType t, const void* w, size_t w_row_bytes, int64_t n_rows, const float* act, int64_t lda,
+                     int64_t n_tok, int64_t n, float* y, int64_t ldy, int block);
+
 // Activation conversion: x (n floats) -> dst in type at (Q8_0, Q8_K, F16, BF16 or F32),
 // byte-identical to quantize_row(at, x, dst, n, nullptr). n a multiple of at's block size.
 // Throws std::invalid_argument for other types or a bad n.

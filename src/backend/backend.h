@@ -50,7 +50,9 @@ struct AttnArgs {
     int sel_stride = 0;
     const float* sinks = nullptr;      // [n_head]
     bool bf16 = false;                 // official exact kernel numerics (see model/attention.h)
+    bool exact = false;                // torch-CPU-exact sums and exp (model/torch_cpu.h)
     int win_slots = 0;                 // length of the window part of the official index list
+    int comp_slots = -1;               // length of its compressed part (-1: the token's row count)
 };
 
 // Compressor state update for one token (see src/model/compressor.cpp for the semantics).
@@ -60,6 +62,7 @@ struct CompressorArgs {
     const float* ape = nullptr;        // [ratio, lanes*dim], f32
     float* state_kv = nullptr;         // [lanes*ratio, lanes*dim]
     float* state_sc = nullptr;         // same shape, scores (init -inf)
+    bool exact = false;                // torch-CPU-exact softmax and sum (model/torch_cpu.h)
 };
 
 // The numerics knobs of one matrix multiply (official FP8 activation quantisation emulation).
@@ -83,14 +86,22 @@ public:
     // ---- dense math
     // y[t*ldy + r] = sum_i W[row0 + r][i] * x[t*ldx + i], r < n_rows, for t < T. The weight
     // is read in its stored type (activations converted once to its dot type).
+    // exact_block (float weights only; official numerics): 0 = the backend's own summation
+    // order; -1 = one sequential f32 sum per output (reference BLAS: the official fp32 linears);
+    // -2 = the official bf16 linears/einsums (oneDNN bf16 GEMM, tcpu::dot_bf16); k > 0 =
+    // sequential sums over K blocks of k, added block after block (the official fp8_gemm /
+    // fp4_gemm kernels: k = 128 / 32).
     virtual void matmul(const Weight& w, int64_t row0, int64_t n_rows, const float* x, int64_t ldx,
-                        int T, float* y, int64_t ldy, ActQuant aq = ActQuant::None) = 0;
+                        int T, float* y, int64_t ldy, ActQuant aq = ActQuant::None, int exact_block = 0) = 0;
     // Rows of `table` (any stored type) selected by ids_host, as f32 [T, ne0].
     virtual void get_rows(const Weight& table, const int32_t* ids_host, int T, float* y) = 0;
     // Row-wise RMS norm over n values: y = x / sqrt(mean(x^2) + eps) (* w when w != null).
-    virtual void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y) = 0;
+    // exact: the official numerics' torch kernels (f32 cascade sum of the squares).
+    virtual void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y,
+                          bool exact = false) = 0;
     // Unweighted RMS norm in place, in bf16 arithmetic as the official per-head q norm runs it
-    // (bf16 squares, f32 mean rounded once, bf16 rsqrt and product).
+    // (bf16 squares, f32 mean rounded once, bf16 rsqrt and product; torch's kernels bit for bit,
+    // so the result depends on `rows`, the official tensor's length).
     virtual void rms_norm_bf16(float* x, int rows, int n, float eps) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, size_t n) = 0;
@@ -103,12 +114,14 @@ public:
     // mix: [T, (2+n_hc)*n_hc] = hc_fn . state (un-normalised); splits, Sinkhorn, collapses.
     virtual void hc_pre(const float* mix, const float* state, const float* scale, const float* base,
                         int T, int n_hc, int dim, int sinkhorn_iters, float hc_eps, float norm_eps,
-                        float* x, float* post, float* comb) = 0;
+                        float* x, float* post, float* comb, bool exact = false) = 0;
     virtual void hc_post(float* state, const float* y, const float* post, const float* comb, int T,
                          int n_hc, int dim) = 0;
-    // Output head collapse: mix [T, n_hc]; no Sinkhorn.
+    // Output head collapse: mix [T, n_hc]; no Sinkhorn. exact_T > 0: official numerics, these T
+    // rows are rows exact_row0.. of a batch of exact_T tokens (torch's kernel choice depends on it).
     virtual void hc_head(const float* mix, const float* state, const float* scale, const float* base,
-                         int T, int n_hc, int dim, float hc_eps, float norm_eps, float* x) = 0;
+                         int T, int n_hc, int dim, float hc_eps, float norm_eps, float* x,
+                         int exact_row0 = 0, int exact_T = 0) = 0;
     virtual void broadcast_streams(const float* x, int T, int n_hc, int dim, float* state) = 0;
 
     // ---- positions
@@ -144,14 +157,15 @@ public:
     // tid2eid is set) or top-k of p + bias; weights p[sel] / sum * scale.
     virtual void route(const float* logits, const float* bias, const Weight* tid2eid,
                        const int32_t* tokens_host, int T, int n_expert, int k, float scale,
-                       int32_t* sel, float* weight) = 0;
+                       int32_t* sel, float* weight, bool exact = false) = 0;
     // Routed experts: out[t] = sum_k W2_e (silu(min(W1_e x, c)) * clamp(W3_e x, -c, c) * w_k),
-    // summed in ascending expert order. c <= 0: no clamp.
+    // summed in ascending expert order. c <= 0: no clamp. exact: the official FP4 GEMM's K blocks
+    // of 32 and torch's silu (model/torch_cpu.h).
     virtual void moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T,
                      const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq,
-                     bool bf16_hidden, float* out) = 0;
+                     bool bf16_hidden, float* out, bool exact = false) = 0;
     // h = silu(min(g, c)) * clamp(u, -c, c) elementwise (c <= 0: no clamp), written into g.
-    virtual void swiglu(float* g, const float* u, size_t n, float clamp) = 0;
+    virtual void swiglu(float* g, const float* u, size_t n, float clamp, bool exact = false) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);

@@ -1,8 +1,9 @@
 // CPU backend: host memory, the thread pool, and the model's ops built from the reference
 // definitions in src/model (hc, rope, compressor, indexer, attention, moe) plus the quant
-// module's dot products. Matrices are multiplied in their stored type: activations are
-// converted once per call to the weight's dot type, then each thread walks a block of weight
-// rows and dots every token against each row while it is in cache.
+// the SIMD kernels of kernels/cpu. Matrices are multiplied in their stored type (cpu_matmul.h):
+// activations are converted once per call to the weight's dot type (float weights keep f32
+// activations), then each thread takes contiguous blocks of weight rows and runs the GEMM
+// (prefill) or GEMV (decode) kernel over the whole token batch.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu_matmul.h"
 #include "backend/thread_pool.h"
+#include "kernels/cpu/kernels.h"
 #include "model/attention.h"
 #include "model/compressor.h"
 #include "model/dot.h"
@@ -20,6 +23,7 @@
 #include "model/indexer.h"
 #include "model/moe.h"
 #include "model/rope.h"
+#include "model/torch_cpu.h"
 #include "quant/lowp.h"
 #include "quant/quants.h"
 #include "util/error.h"
@@ -30,18 +34,11 @@ namespace {
 // Smallest amount of work (multiply-adds) worth a parallel job.
 constexpr int64_t kMinJobMacs = 1 << 15;
 
-inline bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
-
-// The type activations are converted to for weights of type t. Float weights keep f32
-// activations (the weight row is widened instead), so F16/BF16 matrices lose no activation
-// precision; quantized weights use ggml's dot type.
-inline GgmlType act_type(GgmlType t) { return is_float_type(t) ? GgmlType::F32 : vec_dot_type(t); }
-
 inline float round_bf16(float x) { return bf16_to_fp32(fp32_to_bf16(x)); }
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) {}
+    explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) { kernels_cpu_init(); }
     ~CpuBackend() override {
         for (auto& kv : allocs_) std::free(kv.first);
     }
@@ -76,7 +73,7 @@ public:
 
     // ---------------------------------------------------------------- dense math
     void matmul(const Weight& w, int64_t row0, int64_t n_rows, const float* x, int64_t ldx, int T,
-                float* y, int64_t ldy, ActQuant aq) override {
+                float* y, int64_t ldy, ActQuant aq, int exact_block) override {
         const int64_t n = w.n_in();
         const float* xf = x;
         if (aq == ActQuant::Fp8Block128) {
@@ -88,23 +85,17 @@ public:
             xf = q;
             ldx = n;
         }
-        const GgmlType at = act_type(w.type);
-        const uint8_t* act = nullptr;
-        size_t act_row = 0;
-        if (at != GgmlType::F32) {
-            act_row = size_t(row_size(at, n));
-            act_q_.resize(std::max(act_q_.size(), act_row * T));
-            uint8_t* dst = act_q_.data();
-            pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int) {
-                for (int64_t t = b; t < e; ++t) quantize_row(at, xf + size_t(t) * ldx, dst + act_row * t, n, nullptr);
+        if (exact_block != 0 && is_float(w.type)) {
+            const int64_t grain = (cpu::row_grain(n_rows, w.row_bytes, T, pool_.size()) + 15) / 16 * 16;
+            pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
+                exact_rows(w, row0 + b, e - b, xf, ldx, T, n, y + b, ldy, exact_block, th);
             });
-            act = dst;
+            return;
         }
-        // Enough rows per job that a job outweighs its dispatch (tiny models, decode).
-        const int64_t min_rows = std::max<int64_t>(1, kMinJobMacs / std::max<int64_t>(1, n * T));
-        const int64_t grain = std::max(min_rows, n_rows / (int64_t(pool_.size()) * 8));
-        pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
-            matmul_rows(w, row0, b, e, xf, ldx, act, act_row, T, y, ldy, th);
+        const cpu::Act a = cpu::convert_act(pool_, w.type, xf, ldx, T, n, act_q_);
+        const int64_t grain = cpu::row_grain(n_rows, w.row_bytes, T, pool_.size());
+        pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int) {
+            cpu::gemm_rows(w.type, w.row(row0 + b), w.row_bytes, e - b, a, T, n, y + b, ldy);
         });
     }
 
@@ -117,12 +108,12 @@ public:
         }
     }
 
-    void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y) override {
+    void rms_norm(const float* x, const float* w, int rows, int n, float eps, float* y, bool exact) override {
         pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
             for (int64_t r = b; r < e; ++r) {
                 const float* xr = x + size_t(r) * n;
                 float* yr = y + size_t(r) * n;
-                const float s = hc::rsqrt_mean_square(xr, n, eps);
+                const float s = hc::rsqrt_mean_square(xr, n, eps, exact);
                 if (w)
                     for (int i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * s);
                 else
@@ -132,13 +123,17 @@ public:
     }
 
     void rms_norm_bf16(float* x, int rows, int n, float eps) override {
-        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int th) {
             for (int64_t r = b; r < e; ++r) {
                 float* xr = x + size_t(r) * n;
-                float ss = 0;
-                for (int i = 0; i < n; ++i) ss += ::ds4::round_bf16(xr[i] * xr[i]);
-                const float mean = ::ds4::round_bf16(ss / float(n));
-                const float rs = ::ds4::round_bf16(1.0f / std::sqrt(::ds4::round_bf16(mean + eps)));
+                float* sq = thread_f32(th, 0, size_t(n));
+                for (int i = 0; i < n; ++i) sq[i] = ::ds4::round_bf16(xr[i] * xr[i]);
+                const float mean = ::ds4::round_bf16(tcpu::sum(sq, n) / float(n));
+                // torch.rsqrt on the [rows] bf16 tensor: the vectorised lanes (whole chunks of 32)
+                // round once, the scalar tail rounds sqrt to bf16 before the division.
+                const float v = ::ds4::round_bf16(mean + eps);
+                const float rs = r < rows / 32 * 32 ? ::ds4::round_bf16(1.0f / std::sqrt(v))
+                                                    : ::ds4::round_bf16(1.0f / ::ds4::round_bf16(std::sqrt(v)));
                 for (int i = 0; i < n; ++i) xr[i] = ::ds4::round_bf16(xr[i] * rs);
             }
         });
@@ -157,13 +152,13 @@ public:
     // ---------------------------------------------------------------- hyper-connections
     void hc_pre(const float* mix, const float* state, const float* scale, const float* base, int T,
                 int n_hc, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
-                float* comb) override {
+                float* comb, bool exact) override {
         const int nm = hc::mix_size(n_hc);
         pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int) {
             for (int64_t t = b; t < e; ++t)
                 hc::pre_token(mix + size_t(t) * nm, state + size_t(t) * n_hc * dim, scale, base, n_hc, dim,
                               iters, hc_eps, norm_eps, x + size_t(t) * dim, post + size_t(t) * n_hc,
-                              comb + size_t(t) * n_hc * n_hc);
+                              comb + size_t(t) * n_hc * n_hc, hc::Exact{exact, t, T});
         });
     }
     void hc_post(float* state, const float* y, const float* post, const float* comb, int T, int n_hc,
@@ -176,10 +171,10 @@ public:
         });
     }
     void hc_head(const float* mix, const float* state, const float* scale, const float* base, int T,
-                 int n_hc, int dim, float hc_eps, float norm_eps, float* x) override {
+                 int n_hc, int dim, float hc_eps, float norm_eps, float* x, int exact_row0, int exact_T) override {
         for (int t = 0; t < T; ++t)
             hc::head_token(mix + size_t(t) * n_hc, state + size_t(t) * n_hc * dim, scale, base, n_hc, dim,
-                           hc_eps, norm_eps, x + size_t(t) * dim);
+                           hc_eps, norm_eps, x + size_t(t) * dim, hc::Exact{exact_T > 0, exact_row0 + t, exact_T});
     }
     void broadcast_streams(const float* x, int T, int n_hc, int dim, float* state) override {
         for (int t = 0; t < T; ++t)
@@ -257,7 +252,7 @@ public:
                 if (a.comp) n_comp = a.sel ? a.sel_n[t] : (pos + 1) / a.ratio;
                 const size_t n_rows = size_t(pos - first + 1 + n_comp);
                 const float** rows = reinterpret_cast<const float**>(thread_f32(th, 0, n_rows * 2));
-                float* sc = thread_f32(th, 1, n_rows);
+                float* sc = thread_f32(th, 1, std::max<size_t>(n_rows, 64));
                 size_t k = 0;
                 for (int64_t p = first; p <= pos; ++p)
                     rows[k++] = p < a.pos0 ? a.raw_ring + size_t(p % a.window) * D
@@ -266,16 +261,17 @@ public:
                     const int64_t row = a.sel ? a.sel[size_t(t) * a.sel_stride + c] : c;
                     rows[k++] = a.comp + size_t(row) * D;
                 }
-                attention::RowSet rs{rows, int(n_rows), int(pos - first + 1), a.win_slots};
+                const int n_slots = a.win_slots + int(a.comp ? (a.comp_slots >= 0 ? a.comp_slots : n_comp) : 0);
+                attention::RowSet rs{rows, int(n_rows), int(pos - first + 1), a.win_slots, n_slots};
                 attention::attend(q + size_t(t) * H * D, rs, a.sinks, h0, h1, D, a.scale, a.bf16, sc,
-                                  out + size_t(t) * H * D);
+                                  out + size_t(t) * H * D, a.exact);
             }
         });
     }
 
     // ---------------------------------------------------------------- experts
     void route(const float* logits, const float* bias, const Weight* tid2eid, const int32_t* tokens,
-               int T, int n_expert, int k, float scale, int32_t* sel, float* weight) override {
+               int T, int n_expert, int k, float scale, int32_t* sel, float* weight, bool exact) override {
         std::vector<float>& p = scratch_[0].f[2];
         if (p.size() < size_t(n_expert)) p.resize(n_expert);
         for (int t = 0; t < T; ++t) {
@@ -286,16 +282,16 @@ public:
                 hash_row = reinterpret_cast<const int32_t*>(tid2eid->row(tokens[t]));
             }
             moe::route_token(logits + size_t(t) * n_expert, bias, hash_row, n_expert, k, scale, p.data(),
-                             sel + size_t(t) * k, weight + size_t(t) * k);
+                             sel + size_t(t) * k, weight + size_t(t) * k, moe::Exact{exact, t, T});
         }
     }
 
     void moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T,
              const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq, bool bf16_act,
-             float* out) override;
+             float* out, bool exact) override;
 
-    void swiglu(float* g, const float* u, size_t n, float clamp) override {
-        for (size_t i = 0; i < n; ++i) g[i] = moe::swiglu(g[i], u[i], clamp);
+    void swiglu(float* g, const float* u, size_t n, float clamp, bool exact) override {
+        for (size_t i = 0; i < n; ++i) g[i] = moe::swiglu(g[i], u[i], clamp, exact);
     }
 
 private:
@@ -312,58 +308,27 @@ private:
         return v.data();
     }
 
-    // Rows [rb, re) of the row0-offset block, for all T tokens. act == null: f32 activations.
-    void matmul_rows(const Weight& w, int64_t row0, int64_t rb, int64_t re, const float* x, int64_t ldx,
-                     const uint8_t* act, size_t act_row, int T, float* y, int64_t ldy, int th) {
-        const int64_t n = w.n_in();
-        auto dot = [&](const float* a, const float* b) { return dot_f32(a, b, n); };
-        if (w.type == GgmlType::F32) {
-            for (int64_t r = rb; r < re; ++r) {
-                const float* wr = reinterpret_cast<const float*>(w.row(row0 + r));
-                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot(wr, x + size_t(t) * ldx);
-            }
-        } else if (is_float_type(w.type)) {
-            float* wf = thread_f32(th, 0, size_t(n));
-            for (int64_t r = rb; r < re; ++r) {
-                dequantize_row(w.type, w.row(row0 + r), wf, n);
-                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = dot(wf, x + size_t(t) * ldx);
-            }
-        } else {
-            for (int64_t r = rb; r < re; ++r) {
-                const uint8_t* wr = w.row(row0 + r);
-                for (int t = 0; t < T; ++t) y[size_t(t) * ldy + r] = vec_dot(w.type, wr, act + act_row * t, n);
-            }
-        }
-    }
+    static bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
-    // Converts rows of x (f32, width n, stride ldx) to the dot type of w into buf.
-    const uint8_t* prepare_act(const Weight& w, const float* x, int64_t ldx, int rows, std::vector<uint8_t>& buf,
-                               size_t* act_row) {
-        const GgmlType at = act_type(w.type);
-        const int64_t n = w.n_in();
-        if (at == GgmlType::F32) {
-            *act_row = 0;
-            return nullptr;
-        }
-        *act_row = size_t(row_size(at, n));
-        if (buf.size() < *act_row * rows) buf.resize(*act_row * rows);
-        uint8_t* dst = buf.data();
-        const size_t ar = *act_row;
-        pool_.parallel_for(rows, 4, [&](int64_t b, int64_t e, int) {
-            for (int64_t t = b; t < e; ++t) quantize_row(at, x + size_t(t) * ldx, dst + ar * t, n, nullptr);
-        });
-        return dst;
+    // Official numerics (Backend::matmul's exact_block): n_rows float weight rows from wrow0
+    // against T f32 activation rows, each output a sequential f32 sum (per K block of `block`
+    // when block > 0, the block sums added in order; block -2: the bf16 GEMM's pair order).
+    void exact_rows(const Weight& w, int64_t wrow0, int64_t n_rows, const float* x, int64_t ldx, int64_t T,
+                    int64_t n, float* y, int64_t ldy, int block, int th) {
+        // Bit-identical to tcpu::dot per K block (tcpu::dot_bf16 for block -2) on the widened
+        // weights; kernels_float_act.cpp vectorises it across rows.
+        gemm_f32act_seq(w.type, w.row(wrow0), w.row_bytes, n_rows, x, ldx, T, n, y, ldy, block);
     }
 
     ThreadPool pool_;
     std::vector<Scratch> scratch_;
-    std::vector<uint8_t> act_q_, act_q2_;
+    std::vector<uint8_t> act_q_, act_g_, act_u_;
     std::vector<float> act_f32_, moe_x_, moe_h_, moe_u_, moe_o_;
     struct Assign {
         int32_t t, k;
     };
     std::vector<Assign> assign_;
-    std::vector<int32_t> expert_begin_, cursor_;
+    std::vector<int32_t> expert_begin_, cursor_, tok_of_;
     struct Item {
         int32_t expert;
         int64_t rb, re;
@@ -376,7 +341,7 @@ private:
 
 void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T,
                      const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq, bool bf16_act,
-                     float* out) {
+                     float* out, bool exact) {
     const int64_t D = gate.n_in(), F = gate.ne[1], E = gate.ne[2];
     // Group (token, slot) pairs by expert, experts ascending: each expert's weights are then
     // streamed once per batch, and summing outputs in this order matches the reference.
@@ -389,6 +354,8 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
     for (int t = 0; t < T; ++t)
         for (int j = 0; j < k; ++j) assign_[cursor_[sel[t * k + j]]++] = {t, j};
 
+    // Official numerics on float weights: the FP4 GEMM's K blocks of 32 (exact_rows).
+    const int eb = exact && aq == ActQuant::Fp8Block128 && is_float(gate.type) && is_float(up.type) && is_float(down.type) ? 32 : 0;
     // Activations for gate/up: one conversion per token, shared by all its experts.
     const float* xs = x;
     if (aq == ActQuant::Fp8Block128) {
@@ -399,37 +366,49 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
         }
         xs = q;
     }
-    size_t ar_g = 0, ar_u = 0;
-    const uint8_t* act_g = prepare_act(gate, xs, D, T, act_q_, &ar_g);
-    const uint8_t* act_u = up.type == gate.type ? act_g : prepare_act(up, xs, D, T, act_q2_, &ar_u);
-    if (up.type == gate.type) ar_u = ar_g;
+    // Activations for gate/up: converted once per token, then gathered in assignment order so
+    // each expert's tokens are contiguous rows (one GEMM per expert and row block).
+    tok_of_.resize(A);
+    for (int i = 0; i < A; ++i) tok_of_[i] = assign_[i].t;
+    const cpu::Act ag = cpu::gather_act(cpu::convert_act(pool_, gate.type, xs, D, T, D, act_q_), tok_of_.data(),
+                                        A, D, act_g_);
+    const cpu::Act au = up.type == gate.type
+                            ? ag
+                            : cpu::gather_act(cpu::convert_act(pool_, up.type, xs, D, T, D, act_q_),
+                                              tok_of_.data(), A, D, act_u_);
 
     float* hg = f32_buf(moe_h_, size_t(A) * F);
     float* hu = f32_buf(moe_u_, size_t(A) * F);
-    // Work items = (expert, block of output rows); macs_per_row: one row for one assignment.
-    auto build_items = [&](int64_t rows, int64_t macs_per_row) {
+    // Work items = (expert, block of output rows), each a GEMM over all the expert's tokens.
+    auto build_items = [&](int64_t rows, size_t row_bytes) {
         items_.clear();
-        const int64_t per_row = std::max<int64_t>(1, macs_per_row * std::max<int64_t>(1, A / E));
-        const int64_t blk = std::max<int64_t>(std::max<int64_t>(16, kMinJobMacs / per_row),
-                                              rows / std::max<int64_t>(1, pool_.size() * 2));
+        int n_active = 0;
+        for (int64_t e = 0; e < E; ++e) n_active += expert_begin_[e] != expert_begin_[e + 1];
+        const int64_t blk = cpu::row_grain(rows * n_active, row_bytes, (A + n_active - 1) / std::max(1, n_active),
+                                           pool_.size());
         for (int64_t e = 0; e < E; ++e) {
             if (expert_begin_[e] == expert_begin_[e + 1]) continue;
             for (int64_t rb = 0; rb < rows; rb += blk) items_.push_back({int32_t(e), rb, std::min(rows, rb + blk)});
         }
     };
-    build_items(F, 2 * D);
+    build_items(F, gate.row_bytes + up.row_bytes);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];
-            const int a0 = expert_begin_[I.expert], a1 = expert_begin_[I.expert + 1];
-            for (int a = a0; a < a1; ++a) {
-                const int t = assign_[a].t;
-                // One "token" per assignment: y rows are the assignment's hidden vector.
-                matmul_rows(gate, I.expert * F, I.rb, I.re, xs + size_t(t) * D, D,
-                            act_g ? act_g + ar_g * t : nullptr, ar_g, 1, hg + size_t(a) * F, F, th);
-                matmul_rows(up, I.expert * F, I.rb, I.re, xs + size_t(t) * D, D,
-                            act_u ? act_u + ar_u * t : nullptr, ar_u, 1, hu + size_t(a) * F, F, th);
+            const int a0 = expert_begin_[I.expert], na = expert_begin_[I.expert + 1] - a0;
+            const int64_t r0 = I.expert * F + I.rb, nr = I.re - I.rb;
+            if (eb) {
+                const float* xa = reinterpret_cast<const float*>(ag.rows_from(a0).data);
+                const int64_t lda = int64_t(ag.row_bytes / sizeof(float));
+                exact_rows(gate, r0, nr, xa, lda, na, D, hg + size_t(a0) * F + I.rb, F, eb, th);
+                exact_rows(up, r0, nr, reinterpret_cast<const float*>(au.rows_from(a0).data),
+                           int64_t(au.row_bytes / sizeof(float)), na, D, hu + size_t(a0) * F + I.rb, F, eb, th);
+                continue;
             }
+            cpu::gemm_rows(gate.type, gate.row(r0), gate.row_bytes, nr, ag.rows_from(a0), na, D,
+                           hg + size_t(a0) * F + I.rb, F);
+            cpu::gemm_rows(up.type, up.row(r0), up.row_bytes, nr, au.rows_from(a0), na, D,
+                           hu + size_t(a0) * F + I.rb, F);
         }
     });
     // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2).
@@ -441,21 +420,25 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
             // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
             const float g = bf16_act ? ::ds4::round_bf16(h[i]) : h[i];
             const float uu = bf16_act ? ::ds4::round_bf16(u[i]) : u[i];
-            float v = moe::swiglu(g, uu, clamp) * wgt;
+            float v = moe::swiglu(g, uu, clamp, exact) * wgt;
             h[i] = bf16_act ? ::ds4::round_bf16(v) : v;
         }
         if (aq == ActQuant::Fp8Block128) fp8_e4m3_block_roundtrip(h, int(F), 128);
     }
-    size_t ar_d = 0;
-    const uint8_t* act_d = prepare_act(down, hg, F, A, act_q_, &ar_d);
+    const cpu::Act ad = cpu::convert_act(pool_, down.type, hg, F, A, F, act_q_);
     float* od = f32_buf(moe_o_, size_t(A) * D);
-    build_items(D, F);
+    build_items(D, down.row_bytes);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];
-            for (int a = expert_begin_[I.expert]; a < expert_begin_[I.expert + 1]; ++a)
-                matmul_rows(down, I.expert * D, I.rb, I.re, hg + size_t(a) * F, F,
-                            act_d ? act_d + ar_d * a : nullptr, ar_d, 1, od + size_t(a) * D, D, th);
+            const int a0 = expert_begin_[I.expert], na = expert_begin_[I.expert + 1] - a0;
+            if (eb) {
+                exact_rows(down, I.expert * D + I.rb, I.re - I.rb, hg + size_t(a0) * F, F, na, F,
+                           od + size_t(a0) * D + I.rb, D, eb, th);
+                continue;
+            }
+            cpu::gemm_rows(down.type, down.row(I.expert * D + I.rb), down.row_bytes, I.re - I.rb, ad.rows_from(a0),
+                           na, F, od + size_t(a0) * D + I.rb, D);
         }
     });
     std::fill(out, out + size_t(T) * D, 0.0f);

@@ -4,6 +4,16 @@
 
 namespace ds4 {
 
+namespace {
+std::atomic<bool> g_stats{false};
+std::atomic<uint64_t> g_jobs{0}, g_wait_ns{0};
+}  // namespace
+
+void ThreadPool::enable_stats(bool on) { g_stats.store(on, std::memory_order_relaxed); }
+ThreadPool::Stats ThreadPool::stats() {
+    return {g_jobs.load(std::memory_order_relaxed), double(g_wait_ns.load(std::memory_order_relaxed)) * 1e-9};
+}
+
 int ThreadPool::default_threads() {
     unsigned n = std::thread::hardware_concurrency();
     return n ? int(n) : 1;
@@ -48,7 +58,16 @@ void ThreadPool::run(int64_t n, int64_t grain, Tramp tramp, void* ctx) {
     }
     if (sleepers_.load(std::memory_order_relaxed) > 0) cv_.notify_all();
     work(0);
+    if (!g_stats.load(std::memory_order_relaxed)) {
+        while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+        return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    g_jobs.fetch_add(1, std::memory_order_relaxed);
+    g_wait_ns.fetch_add(uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - t0).count()),
+                        std::memory_order_relaxed);
 }
 
 void ThreadPool::worker(int index) {

@@ -41,6 +41,16 @@ public:
 
     static int default_threads();
 
+    // Profiling (DS4_PROFILE): process-wide counts of dispatched jobs and the time the calling
+    // thread spent waiting at the join for workers (imbalance + wake-up + sync). Off by default;
+    // when off, run() reads one relaxed flag.
+    struct Stats {
+        uint64_t jobs = 0;
+        double join_wait_s = 0;
+    };
+    static void enable_stats(bool on);
+    static Stats stats();
+
 private:
     using Tramp = void (*)(void*, int64_t, int64_t, int);
     void run(int64_t n, int64_t grain, Tramp tramp, void* ctx);

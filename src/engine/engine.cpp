@@ -1,4 +1,5 @@
 // Engine / Session: the public API (session.h) over the model code and a backend.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -6,6 +7,7 @@
 #include <mutex>
 
 #include "backend/backend.h"
+#include "backend/profile_backend.h"
 #include "engine/debug.h"
 #include "engine/session.h"
 #include "gguf/gguf.h"
@@ -19,13 +21,14 @@ namespace ds4 {
 
 NumericsFlags numerics_flags(Numerics n) {
     NumericsFlags f = n == Numerics::Fp32 ? NumericsFlags::fp32() : NumericsFlags::official();
-    // Debugging aid: DS4_NUMERICS_OFF=act,bf16,kv,idx switches single emulations off.
+    // Debugging aid: DS4_NUMERICS_OFF=act,bf16,kv,idx,ops switches single emulations off.
     if (const char* off = std::getenv("DS4_NUMERICS_OFF")) {
         const std::string s = off;
         if (s.find("kv") != std::string::npos) f.kv_fp8 = false;
         if (s.find("idx") != std::string::npos) f.idx_fp4 = false;
         if (s.find("act") != std::string::npos) f.act_fp8 = false;
         if (s.find("bf16") != std::string::npos) f.bf16 = false;
+        if (s.find("ops") != std::string::npos) f.ops = false;
     }
     return f;
 }
@@ -97,6 +100,10 @@ public:
         cfg_ = ModelConfig::from_gguf(*file_, o.experts);
         weights_ = ModelWeights::bind(*file_, cfg_);
         be_ = make_cpu_backend(o.n_threads);
+        if (const char* p = std::getenv("DS4_PROFILE"); p && std::strcmp(p, "1") == 0) {
+            be_ = make_profiling_backend(std::move(be_));
+            profiling_ = true;
+        }
         dev_ = upload_model_tables(*be_, cfg_, weights_);
         nf_ = numerics_flags(o.numerics);
         if (o.progress) touch_weights(o.progress);
@@ -132,6 +139,7 @@ public:
     const ModelWeights& weights() const { return weights_; }
     const ModelDevice& device() const { return dev_; }
     NumericsFlags numerics() const { return nf_; }
+    bool profiling() const { return profiling_; }
     // The backend's scratch buffers are shared: sessions of one engine run one at a time.
     std::mutex& run_mutex() { return run_mu_; }
 
@@ -158,6 +166,7 @@ private:
     NumericsFlags nf_;
     ModelSummary sum_;
     std::mutex run_mu_;
+    bool profiling_ = false;
 };
 
 SessionImpl::SessionImpl(EngineImpl& e, int n_ctx, int ubatch)
@@ -191,12 +200,17 @@ void SessionImpl::prefill(const int32_t* tokens, int n, float* logits) {
     for (int i = 0; i < n; i += ubatch_) {
         const int T = std::min(ubatch_, n - i);
         const bool last = i + T == n;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (eng_.profiling()) profile_phase(eng_.backend(), T);
         if (logits) {
             fwd_.run(cache_, tokens + i, T, n_past_, T, logits + size_t(i) * n_vocab_);
             if (last) std::memcpy(last_.data(), logits + size_t(n - 1) * n_vocab_, sizeof(float) * n_vocab_);
         } else {
             fwd_.run(cache_, tokens + i, T, n_past_, last ? 1 : 0, last_.data());
         }
+        if (eng_.profiling())
+            profile_region(eng_.backend(), "forward", T,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         n_past_ += T;
     }
 }

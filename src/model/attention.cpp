@@ -1,8 +1,10 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/dot.h"
+#include "model/torch_cpu.h"
 #include "quant/float16.h"
 
 namespace ds4::attention {
@@ -71,14 +73,51 @@ void attend_blocks_bf16(const float* qh, const RowSet& rs, float sink, int D, fl
     for (int i = 0; i < D; ++i) oh[i] /= sum;
 }
 
+// The oracle's sparse_attn, torch op by torch op (see attend()).
+void attend_blocks_exact(const float* qh, const RowSet& rs, float sink, int D, float scale, float* p, float* oh) {
+    float pv[1024];
+    for (int i = 0; i < D; ++i) oh[i] = 0.0f;
+    float m = -INFINITY, sum = 0;
+    auto row = [&](int s) -> const float* {
+        if (s < rs.comp_slot0) return s < rs.n_win ? rs.rows[s] : nullptr;
+        const int c = s - rs.comp_slot0;
+        return c < rs.n_rows - rs.n_win ? rs.rows[rs.n_win + c] : nullptr;
+    };
+    for (int k0 = 0; k0 < rs.n_slots; k0 += kBlock) {
+        const int blk = std::min(kBlock, rs.n_slots - k0);
+        float bm = m;
+        for (int j = 0; j < blk; ++j) {
+            const float* r = row(k0 + j);
+            p[j] = r ? tcpu::dot(qh, r, D) * scale : -INFINITY;
+            bm = p[j] > bm ? p[j] : bm;
+        }
+        const float rescale = tcpu::expf(m - bm);
+        for (int j = 0; j < blk; ++j) p[j] = tcpu::expf(p[j] - bm);
+        sum = sum * rescale + tcpu::sum(p, blk);
+        for (int i = 0; i < D; ++i) pv[i] = 0.0f;
+        for (int j = 0; j < blk; ++j) {
+            const float* r = row(k0 + j);
+            if (!r) continue;
+            const float pj = bf16_to_fp32(fp32_to_bf16(p[j]));
+            for (int i = 0; i < D; ++i) pv[i] += pj * r[i];
+        }
+        for (int i = 0; i < D; ++i) oh[i] = oh[i] * rescale + pv[i];
+        m = bm;
+    }
+    sum = sum + tcpu::expf(sink - m);
+    for (int i = 0; i < D; ++i) oh[i] /= sum;
+}
+
 }  // namespace
 
 void attend(const float* q, const RowSet& rs, const float* sinks, int h_begin, int h_end, int head_dim,
-            float scale, bool bf16, float* scratch, float* out) {
+            float scale, bool bf16, float* scratch, float* out, bool exact) {
     for (int h = h_begin; h < h_end; ++h) {
         const float* qh = q + size_t(h) * head_dim;
         float* oh = out + size_t(h) * head_dim;
-        if (bf16)
+        if (bf16 && exact)
+            attend_blocks_exact(qh, rs, sinks[h], head_dim, scale, scratch, oh);
+        else if (bf16)
             attend_blocks_bf16(qh, rs, sinks[h], head_dim, scale, scratch, oh);
         else
             attend_f32(qh, rs, sinks[h], head_dim, scale, scratch, oh);

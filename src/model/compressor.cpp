@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/torch_cpu.h"
+
 namespace ds4::compressor {
 
 void reset_state(const CompressorArgs& a) {
@@ -41,17 +43,22 @@ bool push(const CompressorArgs& a, const float* kv, const float* score, int64_t 
             out[j] = 0.0f;
             continue;
         }
+        // Official numerics: torch's softmax over a non-last dim (Sleef exp, division by the
+        // sum) and its cascade sum of the weighted rows (tcpu::level_sum).
+        auto ex = [&](float v) { return a.exact ? tcpu::expf(v) : std::exp(v); };
+        auto col = [&](int c) { return (a.overlap && c >= r) ? d + j : j; };
         float den = 0;
-        for (int c = 0; c < n_cand; ++c) {
-            const int col = (a.overlap && c >= r) ? d + j : j;
-            den += std::exp(a.state_sc[size_t(c) * w + col] - mx);
+        for (int c = 0; c < n_cand; ++c) den += ex(a.state_sc[size_t(c) * w + col(c)] - mx);
+        auto term = [&](int64_t c) {
+            const float p = ex(a.state_sc[size_t(c) * w + col(int(c))] - mx) / den;
+            return a.state_kv[size_t(c) * w + col(int(c))] * p;
+        };
+        if (a.exact) {
+            out[j] = tcpu::level_sum(n_cand, term);
+            continue;
         }
         float acc = 0;
-        for (int c = 0; c < n_cand; ++c) {
-            const int col = (a.overlap && c >= r) ? d + j : j;
-            const float p = std::exp(a.state_sc[size_t(c) * w + col] - mx) / den;
-            acc += a.state_kv[size_t(c) * w + col] * p;
-        }
+        for (int c = 0; c < n_cand; ++c) acc += term(c);
         out[j] = acc;
     }
     if (a.overlap) {

@@ -144,12 +144,13 @@ void Forward::run(KvCache& cache, const int32_t* tokens, int T, int64_t pos0, in
     for (int r0 = T - want_rows; r0 < T; r0 += kHeadRows) {
         const int n = std::min(kHeadRows, T - r0);
         const float* st = state_ + size_t(r0) * nhc * D;
-        be_.matmul(w_.out_hc_fn, 0, nhc, st, int64_t(nhc) * D, n, mix_, nhc);
-        be_.hc_head(mix_, st, dev_.out_hc_scale, dev_.out_hc_base, n, nhc, D, c_.hc_eps, c_.norm_eps, head_x_);
+        be_.matmul(w_.out_hc_fn, 0, nhc, st, int64_t(nhc) * D, n, mix_, nhc, ActQuant::None, eb(-1));
+        be_.hc_head(mix_, st, dev_.out_hc_scale, dev_.out_hc_base, n, nhc, D, c_.hc_eps, c_.norm_eps, head_x_, r0,
+                    nf_.ops ? T : 0);
         bf16(head_x_, size_t(n) * D);
-        be_.rms_norm(head_x_, dev_.out_norm, n, D, c_.norm_eps, head_x_);
+        be_.rms_norm(head_x_, dev_.out_norm, n, D, c_.norm_eps, head_x_, nf_.ops);
         bf16(head_x_, size_t(n) * D);
-        be_.matmul(w_.output, 0, c_.n_vocab, head_x_, D, n, logits_, c_.n_vocab);
+        be_.matmul(w_.output, 0, c_.n_vocab, head_x_, D, n, logits_, c_.n_vocab, ActQuant::None, eb(-1));
         be_.download(logits_host + size_t(r0 - (T - want_rows)) * c_.n_vocab, logits_,
                      sizeof(float) * size_t(n) * c_.n_vocab);
     }
@@ -166,19 +167,19 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     const size_t TD = size_t(T) * D;
 
     // HC pre + attn_norm
-    be_.matmul(L.hc_attn_fn, 0, c_.mix_hc(), state_, int64_t(nhc) * D, T, mix_, c_.mix_hc());
+    be_.matmul(L.hc_attn_fn, 0, c_.mix_hc(), state_, int64_t(nhc) * D, T, mix_, c_.mix_hc(), ActQuant::None, eb(-1));
     be_.hc_pre(mix_, state_, dev_.hc_attn_scale[il], dev_.hc_attn_base[il], T, nhc, D, c_.sinkhorn_iters,
-               c_.hc_eps, eps, x_, post_, comb_);
+               c_.hc_eps, eps, x_, post_, comb_, nf_.ops);
     bf16(x_, TD);
-    be_.rms_norm(x_, dev_.attn_norm[il], T, D, eps, xn_);
+    be_.rms_norm(x_, dev_.attn_norm[il], T, D, eps, xn_, nf_.ops);
     bf16(xn_, TD);
 
     // Queries: low-rank q (qn is also the indexer's input), per-head RMS norm, RoPE.
-    be_.matmul(L.q_a, 0, Lq, xn_, D, T, qn_, Lq, aq());
+    be_.matmul(L.q_a, 0, Lq, xn_, D, T, qn_, Lq, aq(), eb(128));
     bf16(qn_, size_t(T) * Lq);
-    be_.rms_norm(qn_, dev_.q_a_norm[il], T, Lq, eps, qn_);
+    be_.rms_norm(qn_, dev_.q_a_norm[il], T, Lq, eps, qn_, nf_.ops);
     bf16(qn_, size_t(T) * Lq);
-    be_.matmul(L.q_b, 0, int64_t(H) * Dh, qn_, Lq, T, q_, int64_t(H) * Dh, aq());
+    be_.matmul(L.q_b, 0, int64_t(H) * Dh, qn_, Lq, T, q_, int64_t(H) * Dh, aq(), eb(128));
     bf16(q_, size_t(T) * H * Dh);
     if (nf_.bf16)
         be_.rms_norm_bf16(q_, T * H, Dh, eps);
@@ -188,9 +189,9 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     bf16(q_, size_t(T) * H * Dh);
 
     // The single K=V row of each token: norm, RoPE, FP8 on the non-rotary dims.
-    be_.matmul(L.kv, 0, Dh, xn_, D, T, kv_, Dh, aq());
+    be_.matmul(L.kv, 0, Dh, xn_, D, T, kv_, Dh, aq(), eb(128));
     bf16(kv_, size_t(T) * Dh);
-    be_.rms_norm(kv_, dev_.kv_norm[il], T, Dh, eps, kv_);
+    be_.rms_norm(kv_, dev_.kv_norm[il], T, Dh, eps, kv_, nf_.ops);
     bf16(kv_, size_t(T) * Dh);
     be_.rope_tail(kv_, T, 1, Dh, pos0, 1, rope, npairs, false);
     bf16(kv_, size_t(T) * Dh);
@@ -201,25 +202,27 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     const bool idx = c_.has_indexer(il);
     if (r) {
         const int cw = c_.comp_lanes(il) * Dh, iw = 2 * c_.idx_dim;
-        be_.matmul(L.comp_kv, 0, cw, xn_, D, T, ckv_, cw);
-        be_.matmul(L.comp_gate, 0, cw, xn_, D, T, cgate_, cw);
+        be_.matmul(L.comp_kv, 0, cw, xn_, D, T, ckv_, cw, ActQuant::None, eb(-1));
+        be_.matmul(L.comp_gate, 0, cw, xn_, D, T, cgate_, cw, ActQuant::None, eb(-1));
         if (idx) {
-            be_.matmul(L.idx_kv, 0, iw, xn_, D, T, ikv_, iw);
-            be_.matmul(L.idx_gate, 0, iw, xn_, D, T, igate_, iw);
+            be_.matmul(L.idx_kv, 0, iw, xn_, D, T, ikv_, iw, ActQuant::None, eb(-1));
+            be_.matmul(L.idx_gate, 0, iw, xn_, D, T, igate_, iw, ActQuant::None, eb(-1));
         }
+        CompressorArgs cst = lc.comp_state, ist = lc.idx_state;
+        cst.exact = ist.exact = nf_.ops;
         for (int t = 0; t < T; ++t) {
             const int64_t pos = pos0 + t;
             if (!compressor::emits_at(pos, r)) {
-                be_.compressor_push(lc.comp_state, ckv_ + size_t(t) * cw, cgate_ + size_t(t) * cw, pos, nullptr);
-                if (idx) be_.compressor_push(lc.idx_state, ikv_ + size_t(t) * iw, igate_ + size_t(t) * iw, pos, nullptr);
+                be_.compressor_push(cst, ckv_ + size_t(t) * cw, cgate_ + size_t(t) * cw, pos, nullptr);
+                if (idx) be_.compressor_push(ist, ikv_ + size_t(t) * iw, igate_ + size_t(t) * iw, pos, nullptr);
                 continue;
             }
             const int64_t row = pos / r, rpos = compressor::row_position(pos, r);
             // Attention row: pooled -> (bf16) -> norm -> RoPE at the window start -> FP8.
             float* dst = lc.comp + size_t(row) * Dh;
-            be_.compressor_push(lc.comp_state, ckv_ + size_t(t) * cw, cgate_ + size_t(t) * cw, pos, comp_row_);
+            be_.compressor_push(cst, ckv_ + size_t(t) * cw, cgate_ + size_t(t) * cw, pos, comp_row_);
             bf16(comp_row_, Dh);
-            be_.rms_norm(comp_row_, dev_.comp_norm[il], 1, Dh, eps, dst);
+            be_.rms_norm(comp_row_, dev_.comp_norm[il], 1, Dh, eps, dst, nf_.ops);
             bf16(dst, Dh);
             be_.rope_tail(dst, 1, 1, Dh, rpos, 0, rope, npairs, false);
             bf16(dst, Dh);
@@ -228,9 +231,9 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
                 // Indexer key: same pooling at its own width, then Hadamard (+ FP4).
                 const int Di = c_.idx_dim;
                 float* kdst = lc.idx + size_t(row) * Di;
-                be_.compressor_push(lc.idx_state, ikv_ + size_t(t) * iw, igate_ + size_t(t) * iw, pos, comp_row_);
+                be_.compressor_push(ist, ikv_ + size_t(t) * iw, igate_ + size_t(t) * iw, pos, comp_row_);
                 bf16(comp_row_, Di);
-                be_.rms_norm(comp_row_, dev_.idx_norm[il], 1, Di, eps, kdst);
+                be_.rms_norm(comp_row_, dev_.idx_norm[il], 1, Di, eps, kdst, nf_.ops);
                 bf16(kdst, Di);
                 be_.rope_tail(kdst, 1, 1, Di, rpos, 0, rope, npairs, false);
                 bf16(kdst, Di);
@@ -244,14 +247,14 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     // Indexer: which compressed rows each query reads (ratio-4 layers).
     if (idx) {
         const int Hi = c_.idx_heads, Di = c_.idx_dim;
-        be_.matmul(L.idx_q_b, 0, int64_t(Hi) * Di, qn_, Lq, T, iq_, int64_t(Hi) * Di, aq());
+        be_.matmul(L.idx_q_b, 0, int64_t(Hi) * Di, qn_, Lq, T, iq_, int64_t(Hi) * Di, aq(), eb(128));
         bf16(iq_, size_t(T) * Hi * Di);
         be_.rope_tail(iq_, T, Hi, Di, pos0, 1, rope, npairs, false);
         bf16(iq_, size_t(T) * Hi * Di);
         be_.hadamard_rows(iq_, T * Hi, Di);
         bf16(iq_, size_t(T) * Hi * Di);
         if (nf_.idx_fp4) be_.fp4_rows(iq_, T * Hi, Di);
-        be_.matmul(L.idx_proj, 0, Hi, xn_, D, T, iw_, Hi);
+        be_.matmul(L.idx_proj, 0, Hi, xn_, D, T, iw_, Hi, ActQuant::None, eb(-2));
         bf16(iw_, size_t(T) * Hi);
         be_.scale(iw_, size_t(T) * Hi, float(std::pow(double(Di), -0.5) * std::pow(double(Hi), -0.5)));
         bf16(iw_, size_t(T) * Hi);
@@ -274,9 +277,11 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     a.sel_stride = c_.idx_topk;
     a.sinks = dev_.sinks[il];
     a.bf16 = nf_.bf16;
+    a.exact = nf_.ops;
     // The official index list pads the window part to min(seqlen, window) on a fresh prefill
     // and to window when decoding; compressed entries follow it.
     a.win_slots = pos0 == 0 ? std::min(T, c_.window) : c_.window;
+    if (r && pos0 == 0) a.comp_slots = idx ? std::min(c_.idx_topk, T / r) : T / r;
     be_.attention(a, q_, T, o_);
     bf16(o_, size_t(T) * H * Dh);
     // Only now may this batch's rows overwrite the ring (earlier tokens read older rows).
@@ -290,9 +295,9 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     const int G = c_.o_groups, Lo = c_.o_lora, gin = H / G * Dh;
     for (int g = 0; g < G; ++g)
         be_.matmul(L.out_a, int64_t(g) * Lo, Lo, o_ + size_t(g) * gin, int64_t(H) * Dh, T, low_ + size_t(g) * Lo,
-                   int64_t(G) * Lo);
+                   int64_t(G) * Lo, ActQuant::None, eb(-2));
     bf16(low_, size_t(T) * G * Lo);
-    be_.matmul(L.out_b, 0, D, low_, int64_t(G) * Lo, T, y_, D, aq());
+    be_.matmul(L.out_b, 0, D, low_, int64_t(G) * Lo, T, y_, D, aq(), eb(128));
     bf16(y_, TD);
     be_.hc_post(state_, y_, post_, comb_, T, nhc, D);
     bf16(state_, TD * nhc);
@@ -302,27 +307,28 @@ void Forward::ffn_layer(int il, const int32_t* tokens, int T) {
     const LayerWeights& L = w_.layers[il];
     const int D = c_.n_embd, nhc = c_.n_hc, F = c_.ffn_dim, K = c_.n_expert_used;
     const size_t TD = size_t(T) * D;
-    be_.matmul(L.hc_ffn_fn, 0, c_.mix_hc(), state_, int64_t(nhc) * D, T, mix_, c_.mix_hc());
+    be_.matmul(L.hc_ffn_fn, 0, c_.mix_hc(), state_, int64_t(nhc) * D, T, mix_, c_.mix_hc(), ActQuant::None, eb(-1));
     be_.hc_pre(mix_, state_, dev_.hc_ffn_scale[il], dev_.hc_ffn_base[il], T, nhc, D, c_.sinkhorn_iters, c_.hc_eps,
-               c_.norm_eps, x_, post_, comb_);
+               c_.norm_eps, x_, post_, comb_, nf_.ops);
     bf16(x_, TD);
-    be_.rms_norm(x_, dev_.ffn_norm[il], T, D, c_.norm_eps, xn_);
+    be_.rms_norm(x_, dev_.ffn_norm[il], T, D, c_.norm_eps, xn_, nf_.ops);
     bf16(xn_, TD);
 
     // Router in f32 (as the official code), then the routed experts.
-    be_.matmul(L.gate_inp, 0, c_.n_expert, xn_, D, T, rlogits_, c_.n_expert);
+    be_.matmul(L.gate_inp, 0, c_.n_expert, xn_, D, T, rlogits_, c_.n_expert, ActQuant::None, eb(-1));
     be_.route(rlogits_, dev_.gate_bias[il], c_.hash_layer(il) ? &L.tid2eid : nullptr, tokens, T, c_.n_expert, K,
-              c_.expert_scale, rsel_, rw_);
-    be_.moe(L.gate_exps, L.up_exps, L.down_exps, xn_, T, rsel_, rw_, K, c_.clamp_exp[il], aq(), nf_.bf16, ffn_out_);
+              c_.expert_scale, rsel_, rw_, nf_.ops);
+    be_.moe(L.gate_exps, L.up_exps, L.down_exps, xn_, T, rsel_, rw_, K, c_.clamp_exp[il], aq(), nf_.bf16, ffn_out_,
+            nf_.ops);
 
     if (c_.n_shared > 0) {
-        be_.matmul(L.gate_sh, 0, F, xn_, D, T, sh_g_, F, aq());
-        be_.matmul(L.up_sh, 0, F, xn_, D, T, sh_u_, F, aq());
+        be_.matmul(L.gate_sh, 0, F, xn_, D, T, sh_g_, F, aq(), eb(128));
+        be_.matmul(L.up_sh, 0, F, xn_, D, T, sh_u_, F, aq(), eb(128));
         bf16(sh_g_, size_t(T) * F);
         bf16(sh_u_, size_t(T) * F);
-        be_.swiglu(sh_g_, sh_u_, size_t(T) * F, c_.clamp_shexp[il]);
+        be_.swiglu(sh_g_, sh_u_, size_t(T) * F, c_.clamp_shexp[il], nf_.ops);
         bf16(sh_g_, size_t(T) * F);
-        be_.matmul(L.down_sh, 0, D, sh_g_, F, T, y_, D, aq());
+        be_.matmul(L.down_sh, 0, D, sh_g_, F, T, y_, D, aq(), eb(128));
         bf16(y_, TD);
         be_.add(ffn_out_, y_, TD);
     }

@@ -19,8 +19,10 @@ struct NumericsFlags {
     bool idx_fp4 = false;   // FP4 E2M1 round trip of Hadamard-rotated indexer queries and keys
     bool act_fp8 = false;   // FP8 act_quant (block 128) of the inputs of the official FP8/FP4 GEMMs
     bool bf16 = false;      // bf16 activations where the official code keeps them in bf16
+    bool ops = false;       // the reference's torch-CPU kernels bit for bit: summation orders,
+                            // Sleef exp/log1p, GEMM block sums (model/torch_cpu.h)
     static NumericsFlags fp32() { return {}; }
-    static NumericsFlags official() { return {true, true, true, true}; }
+    static NumericsFlags official() { return {true, true, true, true, true}; }
 };
 
 // Optional per-layer trace (tests, debugging): called after each layer with host copies.
@@ -72,6 +74,9 @@ private:
     float* buf(size_t floats);
     void bf16(float* x, size_t n);
     ActQuant aq() const { return nf_.act_fp8 ? ActQuant::Fp8Block128 : ActQuant::None; }
+    // Backend::matmul's exact_block under the exact ops: k for the official FP8 GEMMs (128),
+    // -1 for the fp32 linears (reference BLAS order).
+    int eb(int k) const { return nf_.ops ? k : 0; }
 
     Backend& be_;
     const ModelConfig& c_;

@@ -2,20 +2,36 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "model/torch_cpu.h"
 
 namespace ds4::hc {
 
 static float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
-float rsqrt_mean_square(const float* x, int64_t n, float eps) {
+float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact) {
+    if (exact) {
+        // x.square().mean(-1): squares stored as f32, cascade sum, then sum / n.
+        thread_local std::vector<float> sq;
+        sq.resize(size_t(n));
+        for (int64_t i = 0; i < n; ++i) sq[size_t(i)] = x[i] * x[i];
+        return 1.0f / std::sqrt(tcpu::sum(sq.data(), n) / float(n) + eps);
+    }
     double ss = 0;
     for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
     return 1.0f / std::sqrt(float(ss / double(n)) + eps);
 }
 
 void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
-                    float eps, float* pre, float* post, float* comb) {
+                    float eps, float* pre, float* post, float* comb, Exact ex) {
     for (int h = 0; h < n; ++h) {
+        if (ex.on) {
+            const bool v = tcpu::vec_lane(ex.t * n + h, ex.T * n);
+            pre[h] = tcpu::sigmoid(mix[h] * scale[0] + base[h], v) + eps;
+            post[h] = 2.0f * tcpu::sigmoid(mix[n + h] * scale[1] + base[n + h], v);
+            continue;
+        }
         pre[h] = sigmoid(mix[h] * scale[0] + base[h]) + eps;
         post[h] = 2.0f * sigmoid(mix[n + h] * scale[1] + base[n + h]);
     }
@@ -29,10 +45,15 @@ void split_sinkhorn(const float* mix, const float* scale, const float* base, int
         }
         float s = 0;
         for (int b = 0; b < n; ++b) {
-            row[b] = std::exp(row[b] - mx);
+            row[b] = ex.on ? tcpu::expf(row[b] - mx) : std::exp(row[b] - mx);
             s += row[b];
         }
-        for (int b = 0; b < n; ++b) row[b] = row[b] / s + eps;
+        if (ex.on) {  // torch's last-dim softmax multiplies by 1/sum
+            const float inv = 1.0f / s;
+            for (int b = 0; b < n; ++b) row[b] = row[b] * inv + eps;
+        } else {
+            for (int b = 0; b < n; ++b) row[b] = row[b] / s + eps;
+        }
     }
     auto col_norm = [&] {
         for (int b = 0; b < n; ++b) {
@@ -57,13 +78,13 @@ void split_sinkhorn(const float* mix, const float* scale, const float* base, int
 
 void pre_token(const float* mix_raw, const float* state, const float* scale, const float* base,
                int n, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
-               float* comb) {
-    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps);
+               float* comb, Exact ex) {
+    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps, ex.on);
     float mix[64 + 8 * 8];
     float pre[16];
     const int nm = mix_size(n);
     for (int i = 0; i < nm; ++i) mix[i] = mix_raw[i] * r;
-    split_sinkhorn(mix, scale, base, n, iters, hc_eps, pre, post, comb);
+    split_sinkhorn(mix, scale, base, n, iters, hc_eps, pre, post, comb, ex);
     for (int d = 0; d < dim; ++d) {
         float s = 0;
         for (int h = 0; h < n; ++h) s += pre[h] * state[h * dim + d];
@@ -85,10 +106,12 @@ void post_token(float* state, const float* y, const float* post, const float* co
 }
 
 void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,
-                int n, int dim, float hc_eps, float norm_eps, float* x) {
-    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps);
+                int n, int dim, float hc_eps, float norm_eps, float* x, Exact ex) {
+    const float r = rsqrt_mean_square(state, int64_t(n) * dim, norm_eps, ex.on);
     float a[16];
-    for (int h = 0; h < n; ++h) a[h] = sigmoid(mix_raw[h] * r * scale[0] + base[h]) + hc_eps;
+    for (int h = 0; h < n; ++h)
+        a[h] = ex.on ? tcpu::sigmoid(mix_raw[h] * r * scale[0] + base[h], tcpu::vec_lane(ex.t * n + h, ex.T * n)) + hc_eps
+                     : sigmoid(mix_raw[h] * r * scale[0] + base[h]) + hc_eps;
     for (int d = 0; d < dim; ++d) {
         float s = 0;
         for (int h = 0; h < n; ++h) s += a[h] * state[h * dim + d];

@@ -11,22 +11,30 @@ namespace ds4::hc {
 // Size of the mix vector a hc_fn matrix produces: pre (n) + post (n) + comb (n*n).
 inline int mix_size(int n_hc) { return (2 + n_hc) * n_hc; }
 
-// 1/sqrt(mean(x^2) + eps) over n values (sum in double: the reference sums in fp32 pairwise,
-// double is at least as close to the exact value).
-float rsqrt_mean_square(const float* x, int64_t n, float eps);
+// Official numerics, torch's CPU kernels bit for bit (model/torch_cpu.h): f32 cascade sums,
+// Sleef exp in the softmax, and a sigmoid over the [T, n] tensor of a T-token forward whose
+// first T*n/16*16 elements take the Sleef lanes and the rest glibc (token t owns t*n..t*n+n-1).
+struct Exact {
+    bool on = false;
+    int64_t t = 0, T = 1;
+};
+
+// 1/sqrt(mean(x^2) + eps) over n values. Default: sum in double (at least as close to the
+// exact value as the reference's fp32 sum); exact: torch's fp32 cascade sum.
+float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact = false);
 
 // Splits mix (already multiplied by the rsqrt of the state) into pre [n], post [n] and the
 // Sinkhorn-normalised comb [n*n] (comb[src*n + dst]), exactly as the official
 // hc_split_sinkhorn: softmax over each row + eps, one column normalisation, then
 // (iters-1) x (row, column) normalisations, every denominator + eps.
 void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
-                    float eps, float* pre, float* post, float* comb);
+                    float eps, float* pre, float* post, float* comb, Exact ex = {});
 
 // One token: x = sum_h pre[h] * state[h] (state: [n, dim]); also returns post and comb.
 // mix_raw = hc_fn . state (not yet normalised).
 void pre_token(const float* mix_raw, const float* state, const float* scale, const float* base,
                int n, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
-               float* comb);
+               float* comb, Exact ex = {});
 
 // One token: state[dst] = post[dst] * y + sum_src comb[src*n + dst] * state[src] (in place).
 void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
@@ -34,6 +42,6 @@ void post_token(float* state, const float* y, const float* post, const float* co
 
 // Output head collapse: a_h = sigmoid(mix_h * rsqrt * scale[0] + base[h]) + eps; x = sum a_h state[h].
 void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,
-                int n, int dim, float hc_eps, float norm_eps, float* x);
+                int n, int dim, float hc_eps, float norm_eps, float* x, Exact ex = {});
 
 }  // namespace ds4::hc

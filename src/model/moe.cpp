@@ -1,6 +1,7 @@
 #include "model/moe.h"
 
 #include <cmath>
+#include <vector>
 
 namespace ds4::moe {
 
@@ -11,8 +12,10 @@ float sqrt_softplus(float x) {
 }
 
 void route_token(const float* logits, const float* bias, const int32_t* tid2eid_row, int n_expert,
-                 int k, float scale, float* p, int32_t* sel, float* weight) {
-    for (int e = 0; e < n_expert; ++e) p[e] = sqrt_softplus(logits[e]);
+                 int k, float scale, float* p, int32_t* sel, float* weight, Exact ex) {
+    for (int e = 0; e < n_expert; ++e)
+        p[e] = ex.on ? std::sqrt(tcpu::softplus(logits[e], tcpu::vec_lane(ex.t * n_expert + e, ex.T * n_expert)))
+                     : sqrt_softplus(logits[e]);
     if (tid2eid_row) {
         for (int i = 0; i < k; ++i) sel[i] = tid2eid_row[i];
     } else {
@@ -34,7 +37,14 @@ void route_token(const float* logits, const float* bias, const int32_t* tid2eid_
         }
     }
     float sum = 0;
-    for (int i = 0; i < k; ++i) sum += p[sel[i]];
+    if (ex.on) {
+        thread_local std::vector<float> w;
+        w.resize(size_t(k));
+        for (int i = 0; i < k; ++i) w[size_t(i)] = p[sel[i]];
+        sum = tcpu::sum(w.data(), k);
+    } else {
+        for (int i = 0; i < k; ++i) sum += p[sel[i]];
+    }
     for (int i = 0; i < k; ++i) weight[i] = p[sel[i]] / sum * scale;
 }
 
