@@ -28,6 +28,8 @@ TOOLS := gguf-tools/deepseek4-quantize gguf-tools/gguf-info gguf-tools/make-synt
 BINS  := ds4 ds4-eval ds4-bench $(TOOLS)
 
 .PHONY: all test demo cuda bench fuzz clean
+# Keep object files of the tools (make would delete them as intermediates of the pattern rule).
+.SECONDARY:
 all: $(BINS)
 
 $(BUILD)/%.o: %.cpp
