@@ -18,7 +18,6 @@
 #include "kernels/cpu/kernels.h"
 #include "model/attention.h"
 #include "model/compressor.h"
-#include "model/dot.h"
 #include "model/hc.h"
 #include "model/indexer.h"
 #include "model/moe.h"
@@ -298,13 +297,11 @@ private:
     struct Scratch {
         std::vector<float> f[3];
     };
-    float* thread_f32(int th, int slot, size_t n) {
-        auto& v = scratch_[th].f[slot];
-        if (v.size() < n) v.resize(n);
-        return v.data();
-    }
+    // Scratch grows geometrically: sizes that track the context (attention rows, indexer
+    // scores) would otherwise reallocate on every decoded token.
+    float* thread_f32(int th, int slot, size_t n) { return f32_buf(scratch_[th].f[slot], n); }
     float* f32_buf(std::vector<float>& v, size_t n) {
-        if (v.size() < n) v.resize(n);
+        if (v.size() < n) v.resize(std::max(n, v.size() * 2));
         return v.data();
     }
 
