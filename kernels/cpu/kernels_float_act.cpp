@@ -256,6 +256,12 @@ T512 INL void transpose16(__m512 r[16]) {
     }
 }
 
+// acc[t] += col * a[t][c], multiply then add (no FMA: the order and rounding are the reference's).
+template <int NT>
+T512 inline void seq_apply_col(__m512* acc, __m512 col, const float* ai, int64_t lda, int c) {
+    UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(col, _mm512_set1_ps(ai[t * lda + c])));
+}
+
 // nr (<= 16) rows x NT tokens; block: as seq_scalar, block > 0 a multiple of 16.
 template <GgmlType WT, int NT>
 T512 void seq_rows16(const uint8_t* w, size_t ws, int nr, const float* a, int64_t lda, int64_t n, float* y,
@@ -270,10 +276,8 @@ T512 void seq_rows16(const uint8_t* w, size_t ws, int nr, const float* a, int64_
         UNROLL for (int j = 0; j < 16; ++j) col[j] = j < nr ? w512m<WT>(w + j * ws, i, m) : _mm512_setzero_ps();
         transpose16(col);
         const float* ai = a + i;
-        auto apply = [&](int c) __attribute__((always_inline)) {
-            UNROLL for (int t = 0; t < NT; ++t)
-                acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(col[c], _mm512_set1_ps(ai[t * lda + c])));
-        };
+        // (a lambda would not inherit T512's target, which breaks PORTABLE=1 builds)
+#define apply(c) seq_apply_col<NT>(acc, col[c], ai, lda, c)
         if (pairs) {
             UNROLL for (int c = 0; c < 16; c += 2) {
                 if (c + 1 < cn) {
@@ -286,6 +290,7 @@ T512 void seq_rows16(const uint8_t* w, size_t ws, int nr, const float* a, int64_
         } else {
             UNROLL for (int c = 0; c < 16; ++c)
                 if (c < cn) apply(c);
+#undef apply
         }
         if (block > 0 && ((i + 16) % block == 0 || i + 16 >= n)) {
             UNROLL for (int t = 0; t < NT; ++t) {
