@@ -167,7 +167,7 @@ void check_metadata(const gguf::File& f, const json::Value& cfg, int64_t k_used)
     }
     for (const char* k : {"context_length", "rope.scaling.original_context_length"}) {
         ASSERT_NE(f.find(A + k), nullptr) << k;
-        EXPECT_EQ(f.find(A + k)->type, gguf::ValueType::U64) << k;
+        EXPECT_EQ(f.find(A + k)->type, gguf::ValueType::U32) << k << " (llama.cpp needs u32)";
     }
     EXPECT_EQ((int64_t)f.get_u64(A + "context_length"), ci("max_position_embeddings"));
     EXPECT_EQ((int64_t)f.get_u64(A + "rope.scaling.original_context_length"),

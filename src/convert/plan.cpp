@@ -177,7 +177,9 @@ void write_model_metadata(gguf::Writer& w, const ModelParams& p) {
     auto u32 = [&](const char* k, int64_t v) { w.set_u32(K(k), (uint32_t)v); };
     auto f32 = [&](const char* k, double v) { w.set_f32(K(k), (float)v); };
     u32("block_count", p.n_layer);
-    w.set_u64(K("context_length"), p.context_length);
+    // u32, not u64: llama.cpp refuses a u64 here (ds4 and this engine accept both).
+    if (p.context_length > UINT32_MAX) fail("context_length %llu does not fit in u32", (unsigned long long)p.context_length);
+    w.set_u32(K("context_length"), (uint32_t)p.context_length);
     u32("embedding_length", p.n_embd);
     u32("vocab_size", p.n_vocab);
     u32("attention.head_count", p.n_head);
@@ -198,7 +200,8 @@ void write_model_metadata(gguf::Writer& w, const ModelParams& p) {
     f32("rope.freq_base", p.rope_theta);
     w.set_string(K("rope.scaling.type"), "yarn");
     f32("rope.scaling.factor", p.yarn_factor);
-    w.set_u64(K("rope.scaling.original_context_length"), p.yarn_orig_ctx);
+    if ((uint64_t)p.yarn_orig_ctx > UINT32_MAX) fail("rope original context length does not fit in u32");
+    w.set_u32(K("rope.scaling.original_context_length"), (uint32_t)p.yarn_orig_ctx);
     f32("rope.scaling.yarn_beta_fast", p.yarn_beta_fast);
     f32("rope.scaling.yarn_beta_slow", p.yarn_beta_slow);
     u32("expert_count", p.n_expert);
