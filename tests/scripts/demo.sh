@@ -11,7 +11,8 @@ if [ -f "$shared/vectors/oracle/public/hf_topk6/tokenizer.json" ]; then
 fi
 mkdir -p build
 if [ ! -f "$model" ]; then
-  gguf-tools/make-synthetic --preset tiny --out "$model" "${tok[@]}"
+  echo "== writing a tiny random-weight DeepSeek V4 model: $model"
+  gguf-tools/make-synthetic --preset tiny --quiet --out "$model" "${tok[@]}"
 fi
 echo
 echo "== ./ds4 -m $model -p \"Hello\" -n 48"
