@@ -96,8 +96,9 @@ def main():
     out.append("namespace ds4::unicode {")
     out.append("")
     out.append(f"const CharRange kCharRanges[] = {{")
-    for lo, hi, c in ranges:
-        out.append(f"    {{0x{lo:05X}, 0x{hi:05X}, {c}}},")
+    # four ranges per line keeps the generated file compact
+    for i in range(0, len(ranges), 4):
+        out.append("    " + " ".join(f"{{0x{lo:05X}, 0x{hi:05X}, {c}}}," for lo, hi, c in ranges[i:i + 4]))
     out.append("};")
     out.append(f"const size_t kCharRangesCount = {len(ranges)};")
     out.append(f'const char* const kUnicodeVersion = "{unicode_version(ucd)}";')
