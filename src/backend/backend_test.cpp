@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "backend/thread_pool.h"
+#include "quant/float16.h"
 #include "quant/lowp.h"
 #include "quant/quants.h"
 
@@ -53,6 +55,47 @@ struct StoredMatrix {
         w.row_bytes = rb;
     }
 };
+
+// The vectorised, threaded round_bf16 (and the threaded fp8/fp4 row ops) match the scalar
+// converters bit for bit: random values, ties, NaNs, infinities, subnormals, odd lengths.
+TEST(Backend, RowRoundingOpsMatchScalarBitForBit) {
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(11);
+    for (size_t n : {size_t(1), size_t(17), size_t(1000), size_t(70001)}) {
+        std::vector<float> x(n);
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t u = uint32_t(rng());
+            if (i % 7 == 0) u = (u & 0xFFFF0000u) | 0x8000u;  // ties
+            if (i % 11 == 0) u = (u & 0x807FFFFFu) | 0x7F800000u;  // inf / NaN
+            std::memcpy(&x[i], &u, 4);
+        }
+        std::vector<float> ref(x), got(x);
+        for (float& v : ref) v = bf16_to_fp32(fp32_to_bf16(v));
+        be->round_bf16(got.data(), n);
+        ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), n * sizeof(float))) << n;
+    }
+    std::normal_distribution<float> nd(0, 3);
+    const int rows = 37, n = 512;
+    std::vector<float> x(size_t(rows) * n);
+    for (size_t i = 0; i < x.size(); ++i) {
+        const int blk = int(i / 64);
+        x[i] = nd(rng) * std::ldexp(1.0f, blk % 40 - 20);  // every scale, subnormal grid included
+        if (i % 13 == 0) x[i] = -0.0f;
+        if (i % 29 == 0) x[i] = std::ldexp(float(int(rng() % 64) + 0.5f), int(rng() % 12) - 8);  // ties
+    }
+    x[5 * 64 + 3] = std::nanf("");
+    x[7 * 64 + 9] = INFINITY;
+    x[9 * 64 + 1] = -INFINITY;
+    for (int i = 0; i < 64; ++i) x[11 * 64 + i] = 1e-30f * float(i);  // amax floor
+    std::vector<float> ref(x), got(x);
+    for (int r = 0; r < rows; ++r) fp8_e4m3_block_roundtrip(ref.data() + size_t(r) * n, n, 64);
+    be->fp8_rows(got.data(), rows, n, n);
+    ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)));
+    ref = x, got = x;
+    for (int r = 0; r < rows; ++r) fp4_e2m1_block_roundtrip(ref.data() + size_t(r) * n, n, 32);
+    be->fp4_rows(got.data(), rows, n);
+    ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)));
+}
 
 TEST(Backend, MatmulInEveryStoredType) {
     auto be = make_cpu_backend(2);

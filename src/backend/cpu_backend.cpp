@@ -35,6 +35,83 @@ constexpr int64_t kMinJobMacs = 1 << 15;
 
 inline float round_bf16(float x) { return bf16_to_fp32(fp32_to_bf16(x)); }
 
+// round_bf16 over a span, 16 lanes at a time: bit-identical to the scalar converters
+// (nearest even; NaN -> quieted, top payload kept).
+inline void round_bf16_span(float* x, size_t n) {
+    typedef uint32_t vu16 __attribute__((vector_size(64)));
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        vu16 u;
+        std::memcpy(&u, x + i, sizeof u);
+        const vu16 r = (u + (0x7FFFu + ((u >> 16) & 1u))) & 0xFFFF0000u;
+        const vu16 q = (u | 0x400000u) & 0xFFFF0000u;
+        const vu16 isnan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+        const vu16 v = (q & isnan) | (r & ~isnan);
+        std::memcpy(x + i, &v, sizeof v);
+    }
+    for (; i < n; ++i) x[i] = round_bf16(x[i]);
+}
+
+// fp8_e4m3_block_roundtrip (quant/lowp.h) 16 lanes at a time, bit-identical: per block the
+// power-of-two scale s from amax, then each x/s (clamped to +-448) rounded to the E4M3 grid
+// (3 mantissa bits, nearest even, by integer rounding of the f32 bits; the subnormal grid
+// k*2^-9 by the 1.5*2^23 trick) and multiplied back by s. Blocks with a NaN or an infinite
+// amax (and widths not a multiple of 16) take the scalar code.
+inline void fp8_roundtrip_fast(float* x, int n, int block) {
+    typedef float vf16 __attribute__((vector_size(64)));
+    typedef uint32_t vu16 __attribute__((vector_size(64)));
+    typedef int32_t vi16 __attribute__((vector_size(64)));
+    if (block % 16 != 0 || n % block != 0) return fp8_e4m3_block_roundtrip(x, n, block);
+    for (int b0 = 0; b0 < n; b0 += block) {
+        float* xb = x + b0;
+        vf16 vmax = {};
+        vi16 anynan = {};
+        for (int i = 0; i < block; i += 16) {
+            vu16 u;
+            std::memcpy(&u, xb + i, 64);
+            vf16 a;
+            const vu16 au = u & 0x7FFFFFFFu;
+            std::memcpy(&a, &au, 64);
+            anynan |= (vi16)(au > 0x7F800000u);
+            vmax = a > vmax ? a : vmax;
+        }
+        float amax = 0.0f;
+        bool nan = false;
+        for (int l = 0; l < 16; ++l) amax = vmax[l] > amax ? vmax[l] : amax, nan |= anynan[l] != 0;
+        if (nan || !(amax < INFINITY)) {
+            fp8_e4m3_block_roundtrip(xb, block, block);
+            continue;
+        }
+        amax = std::fmax(amax, kFp8AmaxFloor);
+        const float sc = ue8m0_round_scale(amax, kE4M3MaxInv);
+        for (int i = 0; i < block; i += 16) {
+            vf16 v;
+            std::memcpy(&v, xb + i, 64);
+            v = v / sc;
+            v = v < -448.0f ? -448.0f : (v > 448.0f ? 448.0f : v);
+            vu16 u;
+            std::memcpy(&u, &v, 64);
+            const vu16 sign = u & 0x80000000u, au = u & 0x7FFFFFFFu;
+            // normal range: round the mantissa to 3 bits, nearest even (carry into the exponent)
+            vu16 rn = (au + (0x7FFFFu + ((au >> 20) & 1u))) & 0xFFF00000u;
+            vf16 gn;
+            std::memcpy(&gn, &rn, 64);
+            gn = gn > 448.0f ? 448.0f : gn;
+            vf16 a;
+            std::memcpy(&a, &au, 64);
+            const vf16 gs = ((a * 512.0f + 12582912.0f) - 12582912.0f) * (1.0f / 512.0f);
+            const vf16 g = a < 0x1p-6f ? gs : gn;
+            vu16 gu;
+            std::memcpy(&gu, &g, 64);
+            gu |= sign;
+            vf16 y;
+            std::memcpy(&y, &gu, 64);
+            y = y * sc;
+            std::memcpy(xb + i, &y, 64);
+        }
+    }
+}
+
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) { kernels_cpu_init(); }
@@ -79,7 +156,7 @@ public:
             float* q = f32_buf(act_f32_, size_t(T) * n);
             for (int t = 0; t < T; ++t) {
                 std::memcpy(q + size_t(t) * n, x + size_t(t) * ldx, sizeof(float) * n);
-                fp8_e4m3_block_roundtrip(q + size_t(t) * n, int(n), 128);
+                fp8_roundtrip_fast(q + size_t(t) * n, int(n), 128);
             }
             xf = q;
             ldx = n;
@@ -145,7 +222,12 @@ public:
         for (size_t i = 0; i < n; ++i) x[i] *= s;
     }
     void round_bf16(float* x, size_t n) override {
-        for (size_t i = 0; i < n; ++i) x[i] = ::ds4::round_bf16(x[i]);
+        if (n < (size_t(1) << 15)) return round_bf16_span(x, n);
+        const int64_t chunk = 1 << 13;
+        pool_.parallel_for((int64_t(n) + chunk - 1) / chunk, 1, [&](int64_t b, int64_t e, int) {
+            const size_t i0 = size_t(b * chunk), i1 = std::min(n, size_t(e * chunk));
+            round_bf16_span(x + i0, i1 - i0);
+        });
     }
 
     // ---------------------------------------------------------------- hyper-connections
@@ -195,7 +277,9 @@ public:
 
     // ---------------------------------------------------------------- low precision
     void fp8_rows(float* x, int rows, int64_t ld, int n) override {
-        for (int r = 0; r < rows; ++r) fp8_e4m3_block_roundtrip(x + size_t(r) * ld, n, 64);
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) fp8_roundtrip_fast(x + size_t(r) * ld, n, 64);
+        });
     }
     void hadamard_rows(float* x, int rows, int n) override {
         const float scale = 1.0f / std::sqrt(float(n));
@@ -204,7 +288,9 @@ public:
         });
     }
     void fp4_rows(float* x, int rows, int n) override {
-        for (int r = 0; r < rows; ++r) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
+            for (int64_t r = b; r < e; ++r) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
+        });
     }
 
     // ---------------------------------------------------------------- compression, attention
@@ -241,6 +327,8 @@ public:
         int hb = std::max(1, std::min(H, H * T / (pool_.size() * 4) + 1));
         const int64_t head_macs = int64_t(a.window + (a.sel ? a.sel_stride : 0)) * D * 2;
         hb = std::min<int64_t>(H, std::max<int64_t>(hb, kMinJobMacs / std::max<int64_t>(1, head_macs)));
+        // The exact kernel runs 16 heads per vector (one per lane): keep blocks whole groups.
+        if (a.bf16 && a.exact) hb = std::min(H, (hb + 15) / 16 * 16);
         const int n_hblk = (H + hb - 1) / hb;
         pool_.parallel_for(int64_t(T) * n_hblk, 1, [&](int64_t b, int64_t e, int th) {
             for (int64_t it = b; it < e; ++it) {
@@ -357,10 +445,12 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
     const float* xs = x;
     if (aq == ActQuant::Fp8Block128) {
         float* q = f32_buf(moe_x_, size_t(T) * D);
-        for (int t = 0; t < T; ++t) {
-            std::memcpy(q + size_t(t) * D, x + size_t(t) * D, sizeof(float) * D);
-            fp8_e4m3_block_roundtrip(q + size_t(t) * D, int(D), 128);
-        }
+        pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t) {
+                std::memcpy(q + size_t(t) * D, x + size_t(t) * D, sizeof(float) * D);
+                fp8_roundtrip_fast(q + size_t(t) * D, int(D), 128);
+            }
+        });
         xs = q;
     }
     // Activations for gate/up: converted once per token, then gathered in assignment order so
@@ -409,19 +499,21 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
         }
     });
     // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2).
-    for (int a = 0; a < A; ++a) {
-        const float wgt = weight[assign_[a].t * k + assign_[a].k];
-        float* h = hg + size_t(a) * F;
-        const float* u = hu + size_t(a) * F;
-        for (int64_t i = 0; i < F; ++i) {
-            // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
-            const float g = bf16_act ? ::ds4::round_bf16(h[i]) : h[i];
-            const float uu = bf16_act ? ::ds4::round_bf16(u[i]) : u[i];
-            float v = moe::swiglu(g, uu, clamp, exact) * wgt;
-            h[i] = bf16_act ? ::ds4::round_bf16(v) : v;
+    pool_.parallel_for(A, 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t a = b; a < e; ++a) {
+            const float wgt = weight[assign_[a].t * k + assign_[a].k];
+            float* h = hg + size_t(a) * F;
+            const float* u = hu + size_t(a) * F;
+            for (int64_t i = 0; i < F; ++i) {
+                // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
+                const float g = bf16_act ? ::ds4::round_bf16(h[i]) : h[i];
+                const float uu = bf16_act ? ::ds4::round_bf16(u[i]) : u[i];
+                float v = moe::swiglu(g, uu, clamp, exact) * wgt;
+                h[i] = bf16_act ? ::ds4::round_bf16(v) : v;
+            }
+            if (aq == ActQuant::Fp8Block128) fp8_roundtrip_fast(h, int(F), 128);
         }
-        if (aq == ActQuant::Fp8Block128) fp8_e4m3_block_roundtrip(h, int(F), 128);
-    }
+    });
     const cpu::Act ad = cpu::convert_act(pool_, down.type, hg, F, A, F, act_q_);
     float* od = f32_buf(moe_o_, size_t(A) * D);
     build_items(D, down.row_bytes);
@@ -438,15 +530,23 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
                            na, F, od + size_t(a0) * D + I.rb, D);
         }
     });
-    std::fill(out, out + size_t(T) * D, 0.0f);
-    for (int a = 0; a < A; ++a) {
-        const float* o = od + size_t(a) * D;
-        float* y = out + size_t(assign_[a].t) * D;
-        if (bf16_act)
-            for (int64_t i = 0; i < D; ++i) y[i] += ::ds4::round_bf16(o[i]);
-        else
-            for (int64_t i = 0; i < D; ++i) y[i] += o[i];
-    }
+    // Each output element sums its token's assignments in assignment order (experts
+    // ascending); threads split the columns, so the order per element is unchanged.
+    const int64_t cchunk = 256;
+    const int64_t n_cchunk = (D + cchunk - 1) / cchunk;
+    // Decode-sized sums (a few experts) stay on the caller: a dispatch would cost more.
+    pool_.parallel_for(n_cchunk, int64_t(A) * D < (1 << 16) ? n_cchunk : 1, [&](int64_t b, int64_t e, int) {
+        const int64_t i0 = b * cchunk, i1 = std::min(D, e * cchunk);
+        for (int t = 0; t < T; ++t) std::fill(out + size_t(t) * D + i0, out + size_t(t) * D + i1, 0.0f);
+        for (int a = 0; a < A; ++a) {
+            const float* o = od + size_t(a) * D;
+            float* y = out + size_t(assign_[a].t) * D;
+            if (bf16_act)
+                for (int64_t i = i0; i < i1; ++i) y[i] += ::ds4::round_bf16(o[i]);
+            else
+                for (int64_t i = i0; i < i1; ++i) y[i] += o[i];
+        }
+    });
 }
 
 }  // namespace

@@ -25,4 +25,9 @@ struct RowSet {
 void attend(const float* q, const RowSet& rs, const float* sinks, int h_begin, int h_end, int head_dim,
             float scale, bool bf16, float* scratch, float* out, bool exact = false);
 
+// The scalar exact kernel (bf16 && exact), one head at a time: the reference that the
+// head-vectorised kernel behind attend() must match bit for bit. scratch: 64 floats.
+void attend_reference(const float* q, const RowSet& rs, const float* sinks, int h_begin, int h_end,
+                      int head_dim, float scale, float* scratch, float* out);
+
 }  // namespace ds4::attention
