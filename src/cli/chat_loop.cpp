@@ -114,8 +114,8 @@ struct ChatState {
         return chat::think_mode_for_context(req, n_ctx);
     }
 
-    // Prefills `text` (already rendered), then samples up to n_predict tokens.
-    // Returns false when the context is full.
+    // Prefills `text` (already rendered), then samples up to n_predict tokens, streaming them.
+    // Throws Error when the new turn does not fit in the context.
     void turn(const std::string& text, bool thinking) {
         std::vector<int32_t> ids = tok.encode(text, true);
         if (sess->n_past() + (int)ids.size() >= n_ctx)

@@ -5,14 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <iterator>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cli/options.h"
 #include "engine/session.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
