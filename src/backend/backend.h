@@ -93,6 +93,16 @@ public:
     // fp4_gemm kernels: k = 128 / 32).
     virtual void matmul(const Weight& w, int64_t row0, int64_t n_rows, const float* x, int64_t ldx,
                         int T, float* y, int64_t ldy, ActQuant aq = ActQuant::None, int exact_block = 0) = 0;
+    // G matmuls sharing one weight, as one job: group g multiplies weight rows
+    // [g*rows, (g+1)*rows) by columns [g*n, (g+1)*n) of x (n = w.n_in(); x rows hold G*n
+    // floats) into columns [g*rows, (g+1)*rows) of y. Same results as the G matmul calls.
+    virtual void matmul_groups(const Weight& w, int G, int64_t rows, const float* x, int T, float* y,
+                               int64_t ldy, int exact_block = 0) {
+        const int64_t n = w.n_in();
+        for (int g = 0; g < G; ++g)
+            matmul(w, g * rows, rows, x + size_t(g) * n, G * n, T, y + size_t(g) * rows, ldy, ActQuant::None,
+                   exact_block);
+    }
     // Rows of `table` (any stored type) selected by ids_host, as f32 [T, ne0].
     virtual void get_rows(const Weight& table, const int32_t* ids_host, int T, float* y) = 0;
     // Row-wise RMS norm over n values: y = x / sqrt(mean(x^2) + eps) (* w when w != null).

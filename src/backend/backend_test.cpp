@@ -126,6 +126,30 @@ TEST(Backend, MatmulInEveryStoredType) {
     }
 }
 
+// matmul_groups (one job for G groups sharing a weight) equals the G separate matmul calls
+// bit for bit: quantized and float weights, exact (-2 = bf16 pair order) and plain, decode and
+// prefill token counts.
+TEST(Backend, GroupedMatmulMatchesPerGroupCallsBitForBit) {
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0, 1);
+    const int G = 4;
+    const int64_t n = 256, rows = 40;
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::BF16, GgmlType::F32})
+        for (int exact_block : {0, -2})
+            for (int T : {1, 3, 9}) {
+                StoredMatrix m(t, n, G * rows, rng);
+                std::vector<float> x(size_t(T) * G * n), want(size_t(T) * G * rows), got(want.size());
+                for (auto& v : x) v = bf16_to_fp32(fp32_to_bf16(nd(rng)));
+                for (int g = 0; g < G; ++g)
+                    be->matmul(m.w, g * rows, rows, x.data() + g * n, G * n, T, want.data() + g * rows, G * rows,
+                               ActQuant::None, exact_block);
+                be->matmul_groups(m.w, G, rows, x.data(), T, got.data(), G * rows, exact_block);
+                ASSERT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(float) * want.size()))
+                    << type_name(uint32_t(t)) << " exact " << exact_block << " T " << T;
+            }
+}
+
 TEST(Backend, Fp8KvEmulationLandsOnTheGrid) {
     auto be = make_cpu_backend(1);
     std::mt19937 rng(5);

@@ -175,6 +175,30 @@ public:
         });
     }
 
+    void matmul_groups(const Weight& w, int G, int64_t rows, const float* x, int T, float* y, int64_t ldy,
+                       int exact_block) override {
+        const int64_t n = w.n_in();
+        const bool exact = exact_block != 0 && is_float(w.type);
+        // x as T*G rows of n floats (row t*G + g = token t, group g): quantized row by row,
+        // the same bytes as converting each group's columns separately.
+        const cpu::Act a = exact ? cpu::Act{} : cpu::convert_act(pool_, w.type, x, n, T * G, n, act_q_);
+        const int64_t grain = exact ? (cpu::row_grain(G * rows, w.row_bytes, T, pool_.size()) + 15) / 16 * 16
+                                    : cpu::row_grain(G * rows, w.row_bytes, T, pool_.size());
+        const int64_t n_blk = (rows + grain - 1) / grain;
+        pool_.parallel_for(G * n_blk, 1, [&](int64_t b, int64_t e, int th) {
+            for (int64_t it = b; it < e; ++it) {
+                const int64_t g = it / n_blk, r0 = (it % n_blk) * grain, nr = std::min(rows - r0, grain);
+                float* yg = y + g * rows + r0;
+                if (exact) {
+                    exact_rows(w, g * rows + r0, nr, x + g * n, G * n, T, n, yg, ldy, exact_block, th);
+                    continue;
+                }
+                const cpu::Act ag{a.data + size_t(g) * a.row_bytes, a.row_bytes * size_t(G), a.f32};
+                cpu::gemm_rows(w.type, w.row(g * rows + r0), w.row_bytes, nr, ag, T, n, yg, ldy);
+            }
+        });
+    }
+
     void get_rows(const Weight& table, const int32_t* ids, int T, float* y) override {
         const int64_t n = table.n_in();
         for (int t = 0; t < T; ++t) {
@@ -302,21 +326,41 @@ public:
     void indexer_select(const float* q, const float* w, const float* keys, int T, int64_t pos0, int ratio,
                         int n_heads, int dim, int top_k, bool bf16_scores, int32_t* sel,
                         int32_t* sel_n) override {
+        auto all_chosen = [&](int64_t t, int64_t n_vis) {
+            if (n_vis > top_k || bf16_scores) return false;
+            // Every visible row is chosen; scoring cannot change the set.
+            int32_t* out = sel + size_t(t) * top_k;
+            for (int64_t c = 0; c < n_vis; ++c) out[c] = int32_t(c);
+            sel_n[t] = int32_t(n_vis);
+            return true;
+        };
+        if (T < pool_.size()) {
+            // Decode: the rows of one query split across the threads (blocks of 16 rows, the
+            // vector kernel's pass), then one top-k.
+            for (int t = 0; t < T; ++t) {
+                const int64_t n_vis = (pos0 + t + 1) / ratio;
+                if (all_chosen(t, n_vis)) continue;
+                float* sc = f32_buf(index_scores_, size_t(n_vis));
+                const float* qt = q + size_t(t) * n_heads * dim;
+                const float* wt = w + size_t(t) * n_heads;
+                pool_.parallel_for((n_vis + 15) / 16, 1, [&](int64_t b, int64_t e, int) {
+                    indexer::scores(qt, wt, keys, n_vis, b * 16, std::min(n_vis, e * 16), n_heads, dim,
+                                    bf16_scores, sc);
+                });
+                int32_t* heap = reinterpret_cast<int32_t*>(thread_f32(0, 1, size_t(top_k)));
+                sel_n[t] = indexer::top_k(sc, n_vis, top_k, sel + size_t(t) * top_k, heap);
+            }
+            return;
+        }
         pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int th) {
             for (int64_t t = b; t < e; ++t) {
                 const int64_t n_vis = (pos0 + t + 1) / ratio;
-                int32_t* out = sel + size_t(t) * top_k;
-                if (n_vis <= top_k && !bf16_scores) {
-                    // Every visible row is chosen; scoring cannot change the set.
-                    for (int64_t c = 0; c < n_vis; ++c) out[c] = int32_t(c);
-                    sel_n[t] = int32_t(n_vis);
-                    continue;
-                }
+                if (all_chosen(t, n_vis)) continue;
                 float* sc = thread_f32(th, 0, size_t(n_vis));
                 int32_t* heap = reinterpret_cast<int32_t*>(thread_f32(th, 1, size_t(top_k)));
-                indexer::scores(q + size_t(t) * n_heads * dim, w + size_t(t) * n_heads, keys, n_vis, n_heads,
-                                dim, bf16_scores, sc);
-                sel_n[t] = indexer::top_k(sc, n_vis, top_k, out, heap);
+                indexer::scores(q + size_t(t) * n_heads * dim, w + size_t(t) * n_heads, keys, n_vis, 0, n_vis,
+                                n_heads, dim, bf16_scores, sc);
+                sel_n[t] = indexer::top_k(sc, n_vis, top_k, sel + size_t(t) * top_k, heap);
             }
         });
     }
@@ -407,6 +451,7 @@ private:
 
     ThreadPool pool_;
     std::vector<Scratch> scratch_;
+    std::vector<float> index_scores_;  // decode: one query's indexer scores, shared by the threads
     std::vector<uint8_t> act_q_, act_g_, act_u_;
     std::vector<float> act_f32_, moe_x_, moe_h_, moe_u_, moe_o_;
     struct Assign {
@@ -498,8 +543,9 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
                            hu + size_t(a0) * F + I.rb, F);
         }
     });
-    // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2).
-    pool_.parallel_for(A, 1, [&](int64_t b, int64_t e, int) {
+    // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2). Decode
+    // (a few assignments) stays on the caller: a dispatch would cost more than the work.
+    pool_.parallel_for(A, int64_t(A) * F < (1 << 16) ? A : 1, [&](int64_t b, int64_t e, int) {
         for (int64_t a = b; a < e; ++a) {
             const float wgt = weight[assign_[a].t * k + assign_[a].k];
             float* h = hg + size_t(a) * F;

@@ -65,6 +65,13 @@ public:
         b_->matmul(w, row0, n_rows, x, ldx, T, y, ldy, aq, exact_block);
         add(s, T, since(t0));
     }
+    void matmul_groups(const Weight& w, int G, int64_t rows, const float* x, int T, float* y, int64_t ldy,
+                       int exact_block) override {
+        Stat& s = weight_stat(w);
+        const auto t0 = Clock::now();
+        b_->matmul_groups(w, G, rows, x, T, y, ldy, exact_block);
+        add(s, T, since(t0));
+    }
     void get_rows(const Weight& t, const int32_t* ids, int T, float* y) override {
         timed("get_rows", T, [&] { b_->get_rows(t, ids, T, y); });
     }

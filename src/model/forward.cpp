@@ -292,10 +292,8 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     // low-rank output projection (group g reads heads [g*H/G, (g+1)*H/G)).
     be_.rope_tail(o_, T, H, Dh, pos0, 1, rope, npairs, true);
     bf16(o_, size_t(T) * H * Dh);
-    const int G = c_.o_groups, Lo = c_.o_lora, gin = H / G * Dh;
-    for (int g = 0; g < G; ++g)
-        be_.matmul(L.out_a, int64_t(g) * Lo, Lo, o_ + size_t(g) * gin, int64_t(H) * Dh, T, low_ + size_t(g) * Lo,
-                   int64_t(G) * Lo, ActQuant::None, eb(-2));
+    const int G = c_.o_groups, Lo = c_.o_lora;
+    be_.matmul_groups(L.out_a, G, Lo, o_, T, low_, int64_t(G) * Lo, eb(-2));
     bf16(low_, size_t(T) * G * Lo);
     be_.matmul(L.out_b, 0, D, low_, int64_t(G) * Lo, T, y_, D, aq(), eb(128));
     bf16(y_, TD);

@@ -8,10 +8,17 @@
 
 namespace ds4::indexer {
 
-// Scores of rows 0..n_rows-1 for one query. q: [n_heads, dim], keys: [n_rows, dim].
-// bf16_scores rounds each head's dot product to bf16 (the official exact-mode einsum output).
-void scores(const float* q, const float* w, const float* keys, int64_t n_rows, int n_heads,
-            int dim, bool bf16_scores, float* out);
+// Scores of rows [row_begin, row_end) of the n_rows visible to one query, written to
+// out[row_begin..row_end). q: [n_heads, dim], keys: [n_rows, dim]. bf16_scores rounds each
+// head's dot product to bf16 (the official exact-mode einsum output). Vectorised, one key row
+// per lane (16 rows per pass), each lane in the scalar reference's operation order: any row
+// split gives results bit-identical to scores_reference.
+void scores(const float* q, const float* w, const float* keys, int64_t n_rows, int64_t row_begin,
+            int64_t row_end, int n_heads, int dim, bool bf16_scores, float* out);
+
+// The scalar kernel scores() must match bit for bit (all n_rows rows).
+void scores_reference(const float* q, const float* w, const float* keys, int64_t n_rows, int n_heads,
+                      int dim, bool bf16_scores, float* out);
 
 // Indices of the k largest scores (ties: lower index first), written in descending score
 // order; returns min(k, n). `heap` is scratch of k entries.
