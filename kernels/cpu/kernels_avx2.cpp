@@ -74,13 +74,7 @@ struct Q8_0K {
 // =====================================================================================
 T2 INL void q4k_scales(const uint8_t* s, __m256i* sc, __m128i* mins) {
     uint32_t u[4];
-    std::memcpy(u, s, 12);
-    constexpr uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & km2) | (((u[1] >> 6) & km3) << 4);
-    const uint32_t ua = u[1] & km1;
-    u[1] = (u[2] & km2) | (((u[0] >> 6) & km3) << 4);
-    u[2] = ua;
-    u[0] &= km1;
+    q4k_unpack_scales(s, u);
     const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
     *sc = bcast128(_mm256_castsi256_si128(sm));
     *mins = _mm256_extracti128_si256(sm, 1);

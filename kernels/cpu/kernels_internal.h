@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/kernels.h"
 
@@ -81,6 +82,18 @@ float dot_1x1(const void* w, const void* a, int64_t n) {
     float out;
     K::template tile<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &out);
     return out;
+}
+
+// Q4_K's 12 packed scale bytes -> 16 bytes: the 8 six-bit scales, then the 8 six-bit mins
+// (ggml's get_scale_min_k4 for all sub-blocks at once). Shared by the AVX2 and AVX-512 dots.
+inline void q4k_unpack_scales(const uint8_t* s, uint32_t u[4]) {
+    std::memcpy(u, s, 12);
+    constexpr uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & km2) | (((u[1] >> 6) & km3) << 4);
+    const uint32_t ua = u[1] & km1;
+    u[1] = (u[2] & km2) | (((u[0] >> 6) & km3) << 4);
+    u[2] = ua;
+    u[0] &= km1;
 }
 
 }  // namespace ds4::kcpu
