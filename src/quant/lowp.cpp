@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "quant/float16.h"
 
@@ -117,42 +118,33 @@ float fp4_e2m1_quantize_block(const float* x, int n, uint8_t* codes) {
     return s;
 }
 
-void fp8_e4m3_block_roundtrip(float* x, int n, int block, bool round_bf16) {
-    if (block <= 0) throw std::invalid_argument("fp8_e4m3_block_roundtrip: block must be > 0");
+namespace {
+// Quantizes each block of `block` values to codes with its scale, then writes code * scale back.
+template <class QuantizeBlock, class Decode>
+void block_roundtrip(float* x, int n, int block, const char* what, QuantizeBlock quantize, Decode decode) {
+    if (block <= 0) throw std::invalid_argument(std::string(what) + ": block must be > 0");
     uint8_t codes[1024];
+    std::unique_ptr<uint8_t[]> heap;  // blocks are 32-128 in the model; larger ones use the heap
+    uint8_t* cb = codes;
+    if (block > (int)sizeof codes) {
+        heap.reset(new uint8_t[(size_t)block]);
+        cb = heap.get();
+    }
     for (int b0 = 0; b0 < n; b0 += block) {
         const int len = (n - b0 < block) ? n - b0 : block;
         float* xb = x + b0;
-        // Blocks are small in practice (64 / 128); larger ones go through a heap buffer.
-        uint8_t* cb = codes;
-        std::unique_ptr<uint8_t[]> heap;
-        if (len > (int)sizeof codes) {
-            heap.reset(new uint8_t[(size_t)len]);
-            cb = heap.get();
-        }
-        const float s = fp8_e4m3_quantize_block(xb, len, cb);
-        for (int i = 0; i < len; ++i) {
-            const float y = e4m3_to_f32(cb[i]) * s;
-            xb[i] = round_bf16 ? bf16_to_fp32(fp32_to_bf16(y)) : y;
-        }
+        const float s = quantize(xb, len, cb);
+        for (int i = 0; i < len; ++i) xb[i] = decode(cb[i]) * s;
     }
+}
+}  // namespace
+
+void fp8_e4m3_block_roundtrip(float* x, int n, int block) {
+    block_roundtrip(x, n, block, "fp8_e4m3_block_roundtrip", fp8_e4m3_quantize_block, e4m3_to_f32);
 }
 
 void fp4_e2m1_block_roundtrip(float* x, int n, int block) {
-    if (block <= 0) throw std::invalid_argument("fp4_e2m1_block_roundtrip: block must be > 0");
-    uint8_t codes[1024];
-    for (int b0 = 0; b0 < n; b0 += block) {
-        const int len = (n - b0 < block) ? n - b0 : block;
-        float* xb = x + b0;
-        uint8_t* cb = codes;
-        std::unique_ptr<uint8_t[]> heap;
-        if (len > (int)sizeof codes) {
-            heap.reset(new uint8_t[(size_t)len]);
-            cb = heap.get();
-        }
-        const float s = fp4_e2m1_quantize_block(xb, len, cb);
-        for (int i = 0; i < len; ++i) xb[i] = e2m1_to_f32(cb[i]) * s;
-    }
+    block_roundtrip(x, n, block, "fp4_e2m1_block_roundtrip", fp4_e2m1_quantize_block, e2m1_to_f32);
 }
 
 // ---- Hadamard -----------------------------------------------------------------------------

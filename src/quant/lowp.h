@@ -54,10 +54,10 @@ float fp4_e2m1_quantize_block(const float* x, int n, uint8_t* codes);
 
 // ---- In-place emulations (quantize, then scale back to float) -----------------------------
 // x[i] <- e4m3(clamp(x[i]/s, +-448)) * s for each block of `block` values (the last block may
-// be shorter when n % block != 0). With round_bf16 the result is rounded to bf16, as the
-// official in-place act_quant writes bf16(fp32(e4m3) * s); that rounding never changes the
-// value (an e4m3 value times a power of two is representable in bf16), so both forms agree.
-void fp8_e4m3_block_roundtrip(float* x, int n, int block, bool round_bf16 = false);
+// be shorter when n % block != 0). The official in-place act_quant writes bf16(fp32(e4m3) * s);
+// that rounding never changes the value (an e4m3 value times a power of two is representable in
+// bf16), so no bf16 step is needed here.
+void fp8_e4m3_block_roundtrip(float* x, int n, int block);
 
 // x[i] <- e2m1(clamp(x[i]/s, +-6)) * s per block of `block` (32 in the model); exact in bf16.
 void fp4_e2m1_block_roundtrip(float* x, int n, int block = 32);
