@@ -14,13 +14,11 @@ namespace {
 
 constexpr int kBlock = 64;  // official sparse_attn kernel block (list slots per step)
 
-inline float dot(const float* a, const float* b, int n) { return dot_f32(a, b, n); }
-
 // Plain two-pass softmax in f32 (the fp32 reference).
 void attend_f32(const float* qh, const RowSet& rs, float sink, int D, float scale, float* sc, float* oh) {
     float mx = -INFINITY;
     for (int j = 0; j < rs.n_rows; ++j) {
-        sc[j] = dot(qh, rs.rows[j], D) * scale;
+        sc[j] = dot_f32(qh, rs.rows[j], D) * scale;
         mx = sc[j] > mx ? sc[j] : mx;
     }
     float den = 0;
@@ -41,7 +39,7 @@ void attend_f32(const float* qh, const RowSet& rs, float sink, int D, float scal
 // of the f32 accumulators, probabilities exp(s - max) rounded to bf16 for P.V while the
 // denominator sums them in f32; the sink joins the denominator at the end.
 void attend_blocks_bf16(const float* qh, const RowSet& rs, float sink, int D, float scale, float* sc, float* oh) {
-    for (int j = 0; j < rs.n_rows; ++j) sc[j] = dot(qh, rs.rows[j], D) * scale;
+    for (int j = 0; j < rs.n_rows; ++j) sc[j] = dot_f32(qh, rs.rows[j], D) * scale;
     for (int i = 0; i < D; ++i) oh[i] = 0.0f;
     float m = -INFINITY, sum = 0;
     auto slot = [&](int j) { return j < rs.n_win ? j : rs.comp_slot0 + (j - rs.n_win); };

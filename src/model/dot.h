@@ -23,9 +23,4 @@ inline float dot_f32(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-// y[i] += a * x[i]
-inline void axpy_f32(float* y, float a, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 }  // namespace ds4
