@@ -19,7 +19,6 @@
 #include "gguf/gguf.h"
 #include "quant/quants.h"
 #include "safetensors/safetensors.h"
-#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/mmap_file.h"
@@ -185,7 +184,7 @@ int run(int argc, char** argv) {
         if (tokenizer_only) {
             w.set_string("general.architecture", "deepseek4");
             w.set_string("general.name", name.empty() ? basename_of(hf) : name);
-            write_hf_tokenizer(w, tj, tcfg, (int64_t)load_hf_tokenizer(tj, tcfg, 0).tokens.size());
+            write_hf_tokenizer(w, tj, tcfg, 0);  // the tokenizer's own size
         } else {
             write_model_metadata(w, p);
             write_hf_tokenizer(w, tj, tcfg, p.n_vocab);

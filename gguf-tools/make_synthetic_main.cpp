@@ -14,7 +14,6 @@
 #include "convert/synthetic.h"
 #include "gguf/gguf.h"
 #include "quant/quants.h"
-#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 using namespace ds4;
@@ -153,15 +152,20 @@ int run(int argc, char** argv) {
         if (size_t s = tokenizer.rfind('/'); s != std::string::npos) dir = tokenizer.substr(0, s);
         struct stat st;
         if (stat((dir + "/tokenizer_config.json").c_str(), &st) == 0) tokenizer_config = dir + "/tokenizer_config.json";
-        // The model's vocab follows the tokenizer unless --vocab says otherwise.
-        if (!vocab_set) p.n_vocab = (int64_t)load_hf_tokenizer(tokenizer, tokenizer_config, 0).tokens.size();
     }
     validate_params(p, "make-synthetic");
 
     gguf::Writer w;
     write_model_metadata(w, p);
     if (!tokenizer.empty()) {
-        write_hf_tokenizer(w, tokenizer, tokenizer_config, p.n_vocab);
+        // The model's vocab follows the tokenizer unless --vocab says otherwise; the key keeps
+        // its place when it is set again.
+        const int64_t n = write_hf_tokenizer(w, tokenizer, tokenizer_config, vocab_set ? p.n_vocab : 0);
+        if (n != p.n_vocab) {
+            p.n_vocab = n;
+            validate_params(p, "make-synthetic");
+            w.set_u32("deepseek4.vocab_size", (uint32_t)n);
+        }
     } else {
         write_builtin_tokenizer(w, p.n_vocab);
     }

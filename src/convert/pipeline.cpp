@@ -127,10 +127,10 @@ static void write_vocab(gguf::Writer& w, const std::vector<std::string>& tokens,
     w.set_bool("tokenizer.ggml.add_eos_token", false);
 }
 
-void write_hf_tokenizer(gguf::Writer& w, const std::string& tokenizer_json, const std::string& tokenizer_config,
-                        int64_t n_vocab) {
+int64_t write_hf_tokenizer(gguf::Writer& w, const std::string& tokenizer_json, const std::string& tokenizer_config,
+                           int64_t n_vocab) {
     HfVocab v = load_hf_tokenizer(tokenizer_json, tokenizer_config, n_vocab);
-    if ((int64_t)v.tokens.size() != n_vocab)
+    if (n_vocab > 0 && (int64_t)v.tokens.size() != n_vocab)
         fail("%s: tokenizer has %zu tokens, the model vocab_size is %lld", tokenizer_json.c_str(), v.tokens.size(), (long long)n_vocab);
     if (v.token_types.size() != v.tokens.size()) fail("%s: token_type count differs from token count", tokenizer_json.c_str());
     write_vocab(w, v.tokens, v.merges, v.token_types, v.bos_id, v.eos_id);
@@ -139,6 +139,7 @@ void write_hf_tokenizer(gguf::Writer& w, const std::string& tokenizer_json, cons
         if (const json::Value* ct = cfg.find("chat_template"); ct && ct->is_string())
             w.set_string("tokenizer.chat_template", ct->str);
     }
+    return (int64_t)v.tokens.size();
 }
 
 void write_builtin_tokenizer(gguf::Writer& w, int64_t n_vocab) {

@@ -67,9 +67,10 @@ struct WriteOptions {
 // the total output size to `out`.
 void print_plan(FILE* out, const std::vector<PlannedTensor>& plan, const WeightSource* src, uint64_t meta_bytes);
 
-// Writes the tokenizer arrays of an HF tokenizer.json (+ tokenizer_config.json, may be "").
-void write_hf_tokenizer(gguf::Writer& w, const std::string& tokenizer_json, const std::string& tokenizer_config,
-                        int64_t n_vocab);
+// Writes the tokenizer arrays of an HF tokenizer.json (+ tokenizer_config.json, may be ""),
+// padded to n_vocab tokens; n_vocab 0 = the tokenizer's own size. Returns the token count.
+int64_t write_hf_tokenizer(gguf::Writer& w, const std::string& tokenizer_json, const std::string& tokenizer_config,
+                           int64_t n_vocab);
 // Built-in small byte-level vocab: the 7 ds4 specials (ids 0..6), the 256 byte tokens, then
 // "[PAD<id>]" fillers up to n_vocab (n_vocab >= 263).
 void write_builtin_tokenizer(gguf::Writer& w, int64_t n_vocab);
