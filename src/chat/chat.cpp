@@ -156,6 +156,15 @@ std::string render(const std::vector<Message>& msgs, const RenderOptions& opts) 
     return out;
 }
 
+std::string render_followup(std::string_view user, ThinkMode think) {
+    std::string out(kEos);
+    out += kUser;
+    out += user;
+    out += kAssistant;
+    out += think != ThinkMode::None ? kThinkOpen : kThinkClose;
+    return out;
+}
+
 std::string render_single(std::string_view system, std::string_view user, ThinkMode think) {
     std::vector<Message> msgs;
     if (!system.empty()) msgs.push_back({"system", std::string(system), {}, {}});

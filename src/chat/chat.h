@@ -71,6 +71,11 @@ std::string render(const std::vector<Message>& messages, const RenderOptions& op
 // Single turn as the CLI / ds4-eval encode it: [BOS][max prefix][system]<User>u<Assistant>opener.
 std::string render_single(std::string_view system, std::string_view user, ThinkMode think);
 
+// Continues a conversation kept in the KV state (interactive chat): the previous assistant
+// reply was generated up to, not including, its EOS. Gives that EOS, the new user turn and the
+// generation prompt, laid out exactly as render() lays out the same turns.
+std::string render_followup(std::string_view user, ThinkMode think);
+
 // The "## Tools" system block for the given schema text (empty when schemas is empty).
 std::string tools_prompt(std::string_view schemas);
 

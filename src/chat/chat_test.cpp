@@ -169,3 +169,15 @@ TEST(ChatDsml, MalformedDoesNotCrash) {
     EXPECT_THROW(ToolCall::from_json("f", "[1]"), ds4::Error);
     EXPECT_THROW(ToolCall::from_json("f", "{bad"), ds4::Error);
 }
+
+TEST(ChatRender, FollowupContinuesExactlyAsTheFullRender) {
+    // A REPL keeps turn 1 in the KV state: BOS..<Assistant></think>answer (no EOS). The follow-up
+    // text must make that prefix equal to render() of both turns (non-thinking keeps no reasoning).
+    std::vector<Message> one = {{"user", "Hi", {}, {}}};
+    RenderOptions o;
+    o.think = ThinkMode::None;
+    const std::string kv = render(one, o) + "Hello!";
+    std::vector<Message> two = {{"user", "Hi", {}, {}}, {"assistant", "Hello!", {}, {}}, {"user", "More?", {}, {}}};
+    EXPECT_EQ(kv + render_followup("More?", ThinkMode::None), render(two, o));
+    EXPECT_EQ(render_followup("x", ThinkMode::High), "<｜end▁of▁sentence｜><｜User｜>x<｜Assistant｜><think>");
+}

@@ -237,9 +237,7 @@ int run_chat(const Options& o, Engine& eng) {
         if (first) {
             text = chat::render_single(o.system, msg, m);
         } else {
-            // Continue the conversation: close the previous answer, then the new user turn.
-            std::string opener = m == chat::ThinkMode::None ? std::string(chat::kThinkClose) : std::string(chat::kThinkOpen);
-            text = std::string(chat::kEos) + std::string(chat::kUser) + msg + std::string(chat::kAssistant) + opener;
+            text = chat::render_followup(msg, m);  // close the previous answer, then the new turn
         }
         try {
             st.turn(text, m != chat::ThinkMode::None);
