@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
         lo.verbose = false;
         auto eng = Engine::load(lo);
         const int n_vocab = eng->summary().n_vocab;
+        const int eos = (int)eng->file().get_u32_or("tokenizer.ggml.eos_token_id", 1);
 
         std::vector<int32_t> prompt;
         if (!o.prompt_file.empty()) {
@@ -175,9 +176,9 @@ int main(int argc, char** argv) {
             const float* l = s->logits();
             auto t1 = Clock::now();
             for (int g = 0; g < o.gen; g++) {
-                int best = 0;
-                for (int v = 1; v < n_vocab; v++)
-                    if (l[v] > l[best] && v != 1) best = v;  // greedy, EOS (id 1) excluded
+                int best = eos == 0 ? 1 : 0;  // greedy with EOS excluded, so every run decodes gen tokens
+                for (int v = best + 1; v < n_vocab; v++)
+                    if (v != eos && l[v] > l[best]) best = v;
                 l = s->decode(best);
             }
             double tg = std::chrono::duration<double>(Clock::now() - t1).count();
