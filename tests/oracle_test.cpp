@@ -22,13 +22,13 @@
 
 #include "engine/debug.h"
 #include "engine/session.h"
+#include "logit_metrics.h"
 #include "test_util.h"
 #include "util/json.h"
 
 namespace ds4::test {
 namespace {
 
-std::string oracle_dir(const std::string& set) { return shared_dir() + "/vectors/oracle/" + set; }
 
 json::Value load_json(const std::string& path) { return json::parse(slurp(path)); }
 
@@ -81,55 +81,13 @@ RefLogits load_ref(const std::string& set, const std::string& variant, const std
     return r;
 }
 
-struct RowDiff {
-    double rel_l2 = 0, max_abs = 0, kl = 0;
-    bool same_argmax = true;
-};
-
-RowDiff compare_row(const float* a, const float* b, int n) {
-    RowDiff d;
-    double num = 0, den = 0;
-    int am = 0, bm = 0;
-    for (int i = 0; i < n; ++i) {
-        const double e = double(a[i]) - b[i];
-        num += e * e;
-        den += double(b[i]) * b[i];
-        d.max_abs = std::max(d.max_abs, std::fabs(e));
-        if (a[i] > a[am]) am = i;
-        if (b[i] > b[bm]) bm = i;
-    }
-    d.rel_l2 = std::sqrt(num / std::max(den, 1e-30));
-    d.same_argmax = am == bm;
-    // KL(softmax a || softmax b)
-    double ma = a[am], mb = b[bm], za = 0, zb = 0;
-    for (int i = 0; i < n; ++i) {
-        za += std::exp(a[i] - ma);
-        zb += std::exp(b[i] - mb);
-    }
-    for (int i = 0; i < n; ++i) {
-        const double la = a[i] - ma - std::log(za), lb = b[i] - mb - std::log(zb);
-        d.kl += std::exp(la) * (la - lb);
-    }
-    return d;
-}
-
 // One converted + loaded model per (set, variant, numerics), shared by the tests.
 Engine& engine_for(const std::string& set, const std::string& variant, Numerics num) {
     static std::map<std::string, std::unique_ptr<Engine>> cache;
     const std::string key = set + "_" + variant + (num == Numerics::Fp32 ? "_fp32" : "_official");
     auto it = cache.find(key);
     if (it != cache.end()) return *it->second;
-    const std::string gguf = tmp_dir() + "/oracle_" + set + "_" + variant + "_f32.gguf";
-    static std::set<std::string> converted;
-    if (!converted.count(gguf)) {
-        const std::string tool = "gguf-tools/deepseek4-quantize";
-        if (!path_exists(tool)) throw std::runtime_error("missing " + tool + " (make " + tool + ")");
-        const RunResult r = run(tool + " --hf " + oracle_dir(set) + "/hf_" + variant + " --out " + gguf +
-                                " --experts f32 --attention-proj f32 --shared f32 --output f32 --embedding f32"
-                                " --attention f32 --dense f32 --overwrite --quiet");
-        if (r.code != 0) throw std::runtime_error("conversion failed: " + r.err);
-        converted.insert(gguf);
-    }
+    const std::string gguf = convert_oracle(set, variant, "f32", kF32Policy);
     LoadOptions o;
     o.path = gguf;
     o.numerics = num;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/session.h"
+#include "logit_metrics.h"
 #include "test_util.h"
 #include "util/json.h"
 
@@ -25,18 +26,6 @@ bool peer_enabled() {
     const char* e = getenv("DS4_PEER");
     return e && std::string(e) == "1";
 }
-
-double rel_l2(const float* a, const float* b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return std::sqrt(num / std::max(den, 1e-30));
-}
-
-int argmax(const float* a, int n) { return int(std::max_element(a, a + n) - a); }
 
 struct PeerStats {
     double worst_prefill = 0, worst_decode = 0, median = 0;
@@ -103,12 +92,13 @@ PeerStats compare_with_llama(const std::string& tag, const std::string& extra, d
     for (int p = 0; p < n_prompt + n_gen; p++) {
         const float* a = ours.data() + (size_t)p * n_vocab;
         const float* b = ref.data() + (size_t)p * n_vocab;
-        double e = rel_l2(a, b, n_vocab);
+        const RowDiff d = compare_row(a, b, n_vocab);
+        double e = d.rel_l2;
         errs.push_back(e);
         double& w = p < n_prompt ? st.worst_prefill : st.worst_decode;
         w = std::max(w, e);
         st.over_tol += e >= tol;
-        st.argmax_diff += argmax(a, n_vocab) != argmax(b, n_vocab);
+        st.argmax_diff += !d.same_argmax;
     }
     st.n = (int)errs.size();
     std::sort(errs.begin(), errs.end());

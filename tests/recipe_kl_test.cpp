@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/session.h"
+#include "logit_metrics.h"
 #include "test_util.h"
 #include "util/json.h"
 
@@ -31,17 +32,15 @@ namespace {
 
 constexpr int kTokens = 200;  // positions per model: ratio-4 layers reach 50 rows > index_topk 16
 
-std::string oracle_dir(const std::string& set) { return shared_dir() + "/vectors/oracle/" + set; }
 
 struct Recipe {
     const char* name;   // also the file-name suffix
     const char* flags;  // deepseek4-quantize type policy
 };
-const Recipe kF32 = {"f32",
-                     "--experts f32 --attention-proj f32 --shared f32 --output f32 --embedding f32 --attention f32 --dense f32"};
+const Recipe kF32 = {"f32", kF32Policy};
 const Recipe kQuant[] = {
-    // Every flag q8_0 but --attention (hc_attn_fn, compressor, indexer), kept at its f16 default:
-    // with --attention q8_0 the compressor `ape` tables become q8_0, which the engine rejects.
+    // Every flag q8_0 but --attention (hc_attn_fn, compressor, indexer), kept at its f16 default
+    // as in ds4's recipes (the bounds below were measured with it).
     {"q8_0", "--experts q8_0 --attention-proj q8_0 --shared q8_0 --output q8_0 --embedding q8_0 --dense q8_0"},
     {"q4", ""},
     {"q2", "--experts iq2_xxs --routed-w2 q2_k"},
@@ -64,23 +63,8 @@ Bound bound_for(const std::string& set, const std::string& variant, const std::s
     return k6 ? Bound{0.38, 1.3, 0.33} : Bound{0.56, 2.5, 0.24};  // q2
 }
 
-time_t mtime(const std::string& p) {
-    struct stat st;
-    return stat(p.c_str(), &st) == 0 ? st.st_mtime : 0;
-}
-
-// Converts once per run, and not at all when the file is newer than the tool and the checkpoint
-// (the q2 conversion alone takes seconds). The f32 name is tests/oracle_test.cpp's.
 std::string convert(const std::string& set, const std::string& variant, const Recipe& r) {
-    const std::string hf = oracle_dir(set) + "/hf_" + variant;
-    const std::string out = tmp_dir() + "/oracle_" + set + "_" + variant + "_" + r.name + ".gguf";
-    const std::string tool = "gguf-tools/deepseek4-quantize";
-    if (!path_exists(tool)) throw std::runtime_error("missing " + tool + " (make " + tool + ")");
-    const time_t t = mtime(out);
-    if (t && t >= mtime(tool) && t >= mtime(hf + "/model.safetensors") && t >= mtime(hf + "/config.json")) return out;
-    const RunResult res = run(tool + " --hf " + hf + " --out " + out + " " + r.flags + " --overwrite --quiet");
-    if (res.code != 0) throw std::runtime_error("conversion failed (" + std::string(r.name) + "): " + res.err);
-    return out;
+    return convert_oracle(set, variant, r.name, r.flags);
 }
 
 std::vector<int32_t> seq_a(const std::string& set) {
@@ -120,22 +104,11 @@ Stats compare(const std::vector<float>& ref, const std::vector<float>& q, int V)
     for (size_t r = 0; r < rows; ++r) {
         const float* a = ref.data() + r * V;
         const float* b = q.data() + r * V;
-        const int am = int(std::max_element(a, a + V) - a), bm = int(std::max_element(b, b + V) - b);
-        double za = 0, zb = 0;
-        for (int i = 0; i < V; ++i) {
-            za += std::exp(double(a[i]) - a[am]);
-            zb += std::exp(double(b[i]) - b[bm]);
-        }
-        const double lza = std::log(za), lzb = std::log(zb);
-        double kl = 0;
-        for (int i = 0; i < V; ++i) {
-            const double la = double(a[i]) - a[am] - lza, lb = double(b[i]) - b[bm] - lzb;
-            kl += std::exp(la) * (la - lb);
-        }
-        if (!std::isfinite(kl)) kl = INFINITY;
+        const RowDiff d = compare_row(a, b, V);
+        const double kl = d.kl;
         st.kl_mean += kl;
         st.kl_max = std::max(st.kl_max, kl);
-        st.top1 += am == bm;
+        st.top1 += d.same_argmax;
     }
     st.rows = int(rows);
     st.kl_mean /= std::max<size_t>(rows, 1);

@@ -1,11 +1,13 @@
 // Helpers for integration tests that run the built tools as a user would.
 #pragma once
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "test_paths.h"
@@ -56,6 +58,33 @@ inline std::string tiny_model() {
     if (r.code != 0) return "";
     path = p;
     return path;
+}
+
+inline std::string oracle_dir(const std::string& set) { return shared_dir() + "/vectors/oracle/" + set; }
+
+// deepseek4-quantize type policy that keeps every weight exact (f32).
+inline const char* kF32Policy =
+    "--experts f32 --attention-proj f32 --shared f32 --output f32 --embedding f32 --attention f32 --dense f32";
+
+inline time_t mtime(const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 ? st.st_mtime : 0;
+}
+
+// Converts an oracle checkpoint (vectors/oracle/<set>/hf_<variant>) with the given policy into
+// build/test-tmp/oracle_<set>_<variant>_<tag>.gguf, with the real tool. Skipped when that file is
+// newer than the tool and the checkpoint (the q2 conversion alone takes seconds).
+inline std::string convert_oracle(const std::string& set, const std::string& variant, const std::string& tag,
+                                  const std::string& policy) {
+    const std::string hf = oracle_dir(set) + "/hf_" + variant;
+    const std::string out = tmp_dir() + "/oracle_" + set + "_" + variant + "_" + tag + ".gguf";
+    const std::string tool = "gguf-tools/deepseek4-quantize";
+    if (!path_exists(tool)) throw std::runtime_error("missing " + tool + " (make " + tool + ")");
+    const time_t t = mtime(out);
+    if (t && t >= mtime(tool) && t >= mtime(hf + "/model.safetensors") && t >= mtime(hf + "/config.json")) return out;
+    const RunResult r = run(tool + " --hf " + hf + " --out " + out + " " + policy + " --overwrite --quiet");
+    if (r.code != 0) throw std::runtime_error("conversion failed (" + tag + "): " + r.err);
+    return out;
 }
 
 }  // namespace ds4::test
