@@ -1,5 +1,6 @@
 #include "convert/plan.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -174,12 +175,14 @@ void write_model_metadata(gguf::Writer& w, const ModelParams& p) {
     w.set_string("general.architecture", "deepseek4");
     w.set_string("general.name", p.name);
     w.set_alignment(32);
-    auto u32 = [&](const char* k, int64_t v) { w.set_u32(K(k), (uint32_t)v); };
+    // Every count is a u32 key (ds4 requires the type; llama.cpp also for the context lengths).
+    auto u32 = [&](const char* k, int64_t v) {
+        if (v < 0 || v > (int64_t)UINT32_MAX) fail("%s = %lld does not fit in a u32 key", k, (long long)v);
+        w.set_u32(K(k), (uint32_t)v);
+    };
     auto f32 = [&](const char* k, double v) { w.set_f32(K(k), (float)v); };
     u32("block_count", p.n_layer);
-    // u32, not u64: llama.cpp refuses a u64 here (ds4 and this engine accept both).
-    if (p.context_length > UINT32_MAX) fail("context_length %llu does not fit in u32", (unsigned long long)p.context_length);
-    w.set_u32(K("context_length"), (uint32_t)p.context_length);
+    u32("context_length", (int64_t)std::min<uint64_t>(p.context_length, uint64_t(INT64_MAX)));
     u32("embedding_length", p.n_embd);
     u32("vocab_size", p.n_vocab);
     u32("attention.head_count", p.n_head);
@@ -200,8 +203,7 @@ void write_model_metadata(gguf::Writer& w, const ModelParams& p) {
     f32("rope.freq_base", p.rope_theta);
     w.set_string(K("rope.scaling.type"), "yarn");
     f32("rope.scaling.factor", p.yarn_factor);
-    if ((uint64_t)p.yarn_orig_ctx > UINT32_MAX) fail("rope original context length does not fit in u32");
-    w.set_u32(K("rope.scaling.original_context_length"), (uint32_t)p.yarn_orig_ctx);
+    u32("rope.scaling.original_context_length", (int64_t)p.yarn_orig_ctx);
     f32("rope.scaling.yarn_beta_fast", p.yarn_beta_fast);
     f32("rope.scaling.yarn_beta_slow", p.yarn_beta_slow);
     u32("expert_count", p.n_expert);
