@@ -15,7 +15,8 @@ endif
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 $(ARCH) -ffp-contract=off -Wall -Wextra -Wno-unused-parameter -pthread -I. -Isrc -MMD -MP
 LDFLAGS  += -pthread
-BUILD    := build$(if $(filter 1,$(PORTABLE)),-portable,)
+# BUILD=dir gives a separate object/test directory (parallel work in one checkout).
+BUILD    ?= build$(if $(filter 1,$(PORTABLE)),-portable,)
 
 ALL_SRCS  := $(shell find src kernels/cpu -name '*.cpp' 2>/dev/null | sort)
 LIB_SRCS  := $(filter-out %_main.cpp %_test.cpp %_fuzz.cpp,$(ALL_SRCS))

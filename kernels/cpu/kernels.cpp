@@ -2,6 +2,7 @@
 #include "kernels/cpu/kernels.h"
 
 #include <cstdlib>
+#include <new>
 #include <strings.h>
 
 #include <cstring>
@@ -13,6 +14,23 @@
 
 namespace ds4 {
 namespace kcpu {
+
+uint8_t* panel_scratch(size_t bytes) {
+    struct Buf {
+        uint8_t* p = nullptr;
+        size_t size = 0;
+        ~Buf() { std::free(p); }
+    };
+    thread_local Buf b;
+    if (b.size < bytes) {
+        std::free(b.p);
+        b.size = (bytes + 63) & ~size_t(63);
+        b.p = static_cast<uint8_t*>(std::aligned_alloc(64, b.size));
+        if (!b.p) throw std::bad_alloc();
+    }
+    return b.p;
+}
+
 namespace {
 
 constexpr GgmlType kDotTypes[] = {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q2_K, GgmlType::IQ2_XXS,

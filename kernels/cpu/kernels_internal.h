@@ -76,6 +76,45 @@ void gemm_tiled(const void* w, size_t ws, int64_t n_rows, const void* act, size_
     }
 }
 
+// Panel driver for "lane = row" GEMM kernels. For each block of K::kPanelRows (16) weight
+// rows, K::pack() rearranges the rows into a small scratch panel (64-byte aligned, per
+// thread, rebuilt for every block and call: a transient working copy the size of 16 rows,
+// never a resident copy of the weights), then K::panel_tile<NC>() multiplies the panel with
+// NC activation rows at a time, writing y[c*ldy + r] for the block's nr valid rows (rows past
+// nr are zero-filled in the panel and never stored). With fewer than K::kMinPanelTokens
+// tokens (decode) every output is K::row_dot(). K provides:
+//   static constexpr int kPanelRows, kCols, kMinPanelTokens;
+//   static size_t panel_bytes(int64_t n);
+//   static void pack(const uint8_t* w, size_t ws, int nr, int64_t n, uint8_t* panel);
+//   template <int NC> static void panel_tile(const uint8_t* panel, int64_t n, const uint8_t* a,
+//                                            size_t as, float* y, int64_t ldy, int nr);
+//   static float row_dot(const uint8_t* w, const uint8_t* a, int64_t n);
+// Both paths must compute every output with the same float operations (the kernels here
+// reproduce the scalar reference vec_dot_*_ref bit for bit), so decode, prefill in any
+// chunking, and the scalar level agree exactly.
+uint8_t* panel_scratch(size_t bytes);  // per-thread, 64-byte aligned, grows only
+
+template <class K>
+void gemm_panel(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
+                float* y, int64_t ldy) {
+    const uint8_t* W = static_cast<const uint8_t*>(w);
+    const uint8_t* A = static_cast<const uint8_t*>(act);
+    if (n_tok < K::kMinPanelTokens) {
+        for (int64_t r = 0; r < n_rows; ++r)
+            for (int64_t c = 0; c < n_tok; ++c) y[c * ldy + r] = K::row_dot(W + r * ws, A + c * as, n);
+        return;
+    }
+    constexpr int P = K::kPanelRows, NC = K::kCols;
+    uint8_t* panel = panel_scratch(K::panel_bytes(n));
+    for (int64_t r = 0; r < n_rows; r += P) {
+        const int nr = int(n_rows - r < P ? n_rows - r : P);
+        K::pack(W + r * ws, ws, nr, n, panel);
+        int64_t c = 0;
+        for (; c + NC <= n_tok; c += NC) K::template panel_tile<NC>(panel, n, A + c * as, as, y + c * ldy + r, ldy, nr);
+        for (; c < n_tok; ++c) K::template panel_tile<1>(panel, n, A + c * as, as, y + c * ldy + r, ldy, nr);
+    }
+}
+
 // One-row dot through a K's 1x1 tile.
 template <class K>
 float dot_1x1(const void* w, const void* a, int64_t n) {

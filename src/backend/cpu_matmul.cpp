@@ -51,7 +51,8 @@ int64_t row_grain(int64_t total_rows, size_t row_bytes, int T, int threads) {
         g = std::max<int64_t>(total_rows / (8 * threads), int64_t(kDecodeMinBytes) / rb);
     }
     g = std::max<int64_t>(1, g);
-    if (g > 4) g &= ~int64_t(3);  // whole 2x4 / 4x4 row tiles
+    if (g >= 16) g &= ~int64_t(15);  // whole 16-row panels
+    else if (g > 4) g &= ~int64_t(3);  // whole 2x4 / 4x4 row tiles
     return g;
 }
 
