@@ -232,6 +232,52 @@ TEST(KernelGemm, TilesBitIdenticalToGemvEveryLevel) {
     }
 }
 
+// Kernels that reproduce the scalar reference vec_dot_*_ref bit for bit (same integer sums,
+// same f32 operation sequence per output): GEMV and panel GEMM, every row/token remainder
+// around the 16-row panels and the token tiles. {level, type} pairs listed here are exact.
+struct ExactKernel {
+    CpuIsa isa;
+    GgmlType type;
+};
+constexpr ExactKernel kExactKernels[] = {
+    {CpuIsa::Scalar, GgmlType::Q8_0},  // (the reference itself: keeps the list non-empty)
+};
+
+TEST(KernelGemm, ExactKernelsBitIdenticalToReference) {
+    std::mt19937 rng(2024);
+    for (const ExactKernel& k : kExactKernels) {
+        if (!cpu_isa_supported(k.isa)) continue;
+        const GgmlType t = k.type;
+        const GemmFn g = kernel_gemm(k.isa, t);
+        ASSERT_NE(g, nullptr);
+        const int64_t bs = type_traits(t).block_size;
+        for (int64_t n : {bs, 2 * bs, (4096 / bs) * bs}) {
+            const int max_rows = 40, max_tok = 35;
+            const auto w = random_weights(t, max_rows, n, rng);
+            const auto a = random_act(t, max_tok, n, rng);
+            const size_t wr = size_t(row_size(t, n)), ar = size_t(row_size(vec_dot_type(t), n));
+            std::vector<float> ref(size_t(max_rows) * max_tok);
+            for (int r = 0; r < max_rows; ++r)
+                for (int c = 0; c < max_tok; ++c) ref[r * max_tok + c] = vec_dot_ref(t, w.data() + r * wr, a.data() + c * ar, n);
+            for (int rows : {1, 2, 5, 15, 16, 17, 31, 32, 33, 40}) {
+                for (int tok : {1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 33, 35}) {
+                    const int64_t ldy = rows + 5;
+                    std::vector<float> y(size_t(ldy) * tok, -7.f);
+                    g(w.data(), wr, rows, a.data(), ar, tok, n, y.data(), ldy);
+                    for (int c = 0; c < tok; ++c) {
+                        for (int r = 0; r < rows; ++r)
+                            ASSERT_EQ(0, std::memcmp(&y[c * ldy + r], &ref[r * max_tok + c], 4))
+                                << cpu_isa_name(k.isa) << " " << tname(t) << " n=" << n << " rows=" << rows
+                                << " tok=" << tok << " r=" << r << " c=" << c << ": " << y[c * ldy + r]
+                                << " vs ref " << ref[r * max_tok + c];
+                        for (int64_t r = rows; r < ldy; ++r) ASSERT_EQ(y[c * ldy + r], -7.f);
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(KernelGemm, DispatchedGemvAndInit) {
     std::mt19937 rng(5);
     kernels_cpu_init();
