@@ -87,6 +87,8 @@ TEST(Backend, RowRoundingOpsMatchScalarBitForBit) {
     x[7 * 64 + 9] = INFINITY;
     x[9 * 64 + 1] = -INFINITY;
     for (int i = 0; i < 64; ++i) x[11 * 64 + i] = 1e-30f * float(i);  // amax floor
+    static const float kFp4Ties[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f};  // ties, amax 6: s = 1
+    for (int i = 0; i < 64; ++i) x[13 * 64 + i] = (i % 2 ? -1.f : 1.f) * kFp4Ties[i % 8] * (i < 32 ? 1.0f : 0.25f);
     std::vector<float> ref(x), got(x);
     for (int r = 0; r < rows; ++r) fp8_e4m3_block_roundtrip(ref.data() + size_t(r) * n, n, 64);
     be->fp8_rows(got.data(), rows, n, n);

@@ -112,6 +112,63 @@ inline void fp8_roundtrip_fast(float* x, int n, int block) {
     }
 }
 
+// fp4_e2m1_block_roundtrip 16 lanes at a time, bit-identical: per block the power-of-two
+// scale from amax, v = x/s clamped to +-6, rounded to the E2M1 grid {0,.5,1,1.5,2,3,4,6} ties
+// to even (steps 0.5 / 1 / 2 below 2 / 4 / 6; every scaled step is exact, the 1.5*2^23 trick
+// rounds), times s. Blocks with a NaN or infinite amax take the scalar code.
+inline void fp4_roundtrip_fast(float* x, int n, int block) {
+    typedef float vf16 __attribute__((vector_size(64)));
+    typedef uint32_t vu16 __attribute__((vector_size(64)));
+    typedef int32_t vi16 __attribute__((vector_size(64)));
+    if (block % 16 != 0 || n % block != 0) return fp4_e2m1_block_roundtrip(x, n, block);
+    const float magic = 12582912.0f;
+    for (int b0 = 0; b0 < n; b0 += block) {
+        float* xb = x + b0;
+        vf16 vmax = {};
+        vi16 bad = {};
+        for (int i = 0; i < block; i += 16) {
+            vu16 u;
+            std::memcpy(&u, xb + i, 64);
+            const vu16 au = u & 0x7FFFFFFFu;
+            vf16 a;
+            std::memcpy(&a, &au, 64);
+            bad |= (vi16)(au >= 0x7F800000u);
+            vmax = a > vmax ? a : vmax;
+        }
+        float amax = 0.0f;
+        bool nonfinite = false;
+        for (int l = 0; l < 16; ++l) amax = vmax[l] > amax ? vmax[l] : amax, nonfinite |= bad[l] != 0;
+        if (nonfinite) {
+            fp4_e2m1_block_roundtrip(xb, block, block);
+            continue;
+        }
+        amax = std::fmax(amax, kFp4AmaxFloor);
+        const float sc = ue8m0_round_scale(amax, kE2M1MaxInv);
+        for (int i = 0; i < block; i += 16) {
+            vf16 v;
+            std::memcpy(&v, xb + i, 64);
+            v = v / sc;
+            vu16 u;
+            std::memcpy(&u, &v, 64);
+            const vu16 sign = u & 0x80000000u, au = u & 0x7FFFFFFFu;
+            vf16 a;
+            std::memcpy(&a, &au, 64);
+            const vf16 lo = ((a * 2.0f + magic) - magic) * 0.5f;
+            const vf16 mid = ((a - 2.0f + magic) - magic) + 2.0f;
+            const vf16 hi = (((a - 4.0f) * 0.5f + magic) - magic) * 2.0f + 4.0f;
+            vf16 g = a < 2.0f ? lo : (a < 4.0f ? mid : hi);
+            g = a >= 6.0f ? 6.0f : g;
+            vu16 gu;
+            std::memcpy(&gu, &g, 64);
+            gu |= sign;
+            vf16 y;
+            std::memcpy(&y, &gu, 64);
+            y = y * sc;
+            std::memcpy(xb + i, &y, 64);
+        }
+    }
+}
+
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) { kernels_cpu_init(); }
@@ -227,14 +284,16 @@ public:
             for (int64_t r = b; r < e; ++r) {
                 float* xr = x + size_t(r) * n;
                 float* sq = thread_f32(th, 0, size_t(n));
-                for (int i = 0; i < n; ++i) sq[i] = ::ds4::round_bf16(xr[i] * xr[i]);
+                for (int i = 0; i < n; ++i) sq[i] = xr[i] * xr[i];
+                round_bf16_span(sq, size_t(n));
                 const float mean = ::ds4::round_bf16(tcpu::sum(sq, n) / float(n));
                 // torch.rsqrt on the [rows] bf16 tensor: the vectorised lanes (whole chunks of 32)
                 // round once, the scalar tail rounds sqrt to bf16 before the division.
                 const float v = ::ds4::round_bf16(mean + eps);
                 const float rs = r < rows / 32 * 32 ? ::ds4::round_bf16(1.0f / std::sqrt(v))
                                                     : ::ds4::round_bf16(1.0f / ::ds4::round_bf16(std::sqrt(v)));
-                for (int i = 0; i < n; ++i) xr[i] = ::ds4::round_bf16(xr[i] * rs);
+                for (int i = 0; i < n; ++i) xr[i] *= rs;
+                round_bf16_span(xr, size_t(n));
             }
         });
     }
@@ -313,7 +372,7 @@ public:
     }
     void fp4_rows(float* x, int rows, int n) override {
         pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
-            for (int64_t r = b; r < e; ++r) fp4_e2m1_block_roundtrip(x + size_t(r) * n, n, 32);
+            for (int64_t r = b; r < e; ++r) fp4_roundtrip_fast(x + size_t(r) * n, n, 32);
         });
     }
 
@@ -549,14 +608,14 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
         for (int64_t a = b; a < e; ++a) {
             const float wgt = weight[assign_[a].t * k + assign_[a].k];
             float* h = hg + size_t(a) * F;
-            const float* u = hu + size_t(a) * F;
-            for (int64_t i = 0; i < F; ++i) {
-                // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
-                const float g = bf16_act ? ::ds4::round_bf16(h[i]) : h[i];
-                const float uu = bf16_act ? ::ds4::round_bf16(u[i]) : u[i];
-                float v = moe::swiglu(g, uu, clamp, exact) * wgt;
-                h[i] = bf16_act ? ::ds4::round_bf16(v) : v;
+            float* u = hu + size_t(a) * F;
+            // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
+            if (bf16_act) {
+                round_bf16_span(h, size_t(F));
+                round_bf16_span(u, size_t(F));
             }
+            for (int64_t i = 0; i < F; ++i) h[i] = moe::swiglu(h[i], u[i], clamp, exact) * wgt;
+            if (bf16_act) round_bf16_span(h, size_t(F));
             if (aq == ActQuant::Fp8Block128) fp8_roundtrip_fast(h, int(F), 128);
         }
     });
@@ -585,12 +644,10 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
         const int64_t i0 = b * cchunk, i1 = std::min(D, e * cchunk);
         for (int t = 0; t < T; ++t) std::fill(out + size_t(t) * D + i0, out + size_t(t) * D + i1, 0.0f);
         for (int a = 0; a < A; ++a) {
-            const float* o = od + size_t(a) * D;
+            float* o = od + size_t(a) * D;
             float* y = out + size_t(assign_[a].t) * D;
-            if (bf16_act)
-                for (int64_t i = i0; i < i1; ++i) y[i] += ::ds4::round_bf16(o[i]);
-            else
-                for (int64_t i = i0; i < i1; ++i) y[i] += o[i];
+            if (bf16_act) round_bf16_span(o + i0, size_t(i1 - i0));  // each (a, chunk) is visited once
+            for (int64_t i = i0; i < i1; ++i) y[i] += o[i];
         }
     });
 }

@@ -23,6 +23,23 @@ float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact) {
     return 1.0f / std::sqrt(float(ss / double(n)) + eps);
 }
 
+void weighted_streams(const float* w, const float* streams, int n, int dim, float* x) {
+    // Per element: s = 0, then s += w[h] * stream_h[d] for h in order (the scalar loop's
+    // rounding sequence), vectorised across d in chunks that stay in L1.
+    constexpr int kChunk = 512;
+    for (int d0 = 0; d0 < dim; d0 += kChunk) {
+        const int len = dim - d0 < kChunk ? dim - d0 : kChunk;
+        float s[kChunk];
+        for (int d = 0; d < len; ++d) s[d] = 0.0f;
+        for (int h = 0; h < n; ++h) {
+            const float wh = w[h];
+            const float* st = streams + size_t(h) * dim + d0;
+            for (int d = 0; d < len; ++d) s[d] += wh * st[d];
+        }
+        std::memcpy(x + d0, s, sizeof(float) * size_t(len));
+    }
+}
+
 void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
                     float eps, float* pre, float* post, float* comb, Exact ex) {
     for (int h = 0; h < n; ++h) {
@@ -85,23 +102,18 @@ void pre_token(const float* mix_raw, const float* state, const float* scale, con
     const int nm = mix_size(n);
     for (int i = 0; i < nm; ++i) mix[i] = mix_raw[i] * r;
     split_sinkhorn(mix, scale, base, n, iters, hc_eps, pre, post, comb, ex);
-    for (int d = 0; d < dim; ++d) {
-        float s = 0;
-        for (int h = 0; h < n; ++h) s += pre[h] * state[h * dim + d];
-        x[d] = s;
-    }
+    weighted_streams(pre, state, n, dim, x);
 }
 
 void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
                 float* scratch) {
     std::memcpy(scratch, state, sizeof(float) * size_t(n) * dim);
+    float c[16];
     for (int dst = 0; dst < n; ++dst) {
+        for (int src = 0; src < n; ++src) c[src] = comb[src * n + dst];
         float* out = state + size_t(dst) * dim;
-        for (int d = 0; d < dim; ++d) {
-            float s = 0;
-            for (int src = 0; src < n; ++src) s += comb[src * n + dst] * scratch[src * dim + d];
-            out[d] = post[dst] * y[d] + s;
-        }
+        weighted_streams(c, scratch, n, dim, out);
+        for (int d = 0; d < dim; ++d) out[d] = post[dst] * y[d] + out[d];
     }
 }
 
@@ -112,11 +124,7 @@ void head_token(const float* mix_raw, const float* state, const float* scale, co
     for (int h = 0; h < n; ++h)
         a[h] = ex.on ? tcpu::sigmoid(mix_raw[h] * r * scale[0] + base[h], tcpu::vec_lane(ex.t * n + h, ex.T * n)) + hc_eps
                      : sigmoid(mix_raw[h] * r * scale[0] + base[h]) + hc_eps;
-    for (int d = 0; d < dim; ++d) {
-        float s = 0;
-        for (int h = 0; h < n; ++h) s += a[h] * state[h * dim + d];
-        x[d] = s;
-    }
+    weighted_streams(a, state, n, dim, x);
 }
 
 }  // namespace ds4::hc

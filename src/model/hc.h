@@ -30,6 +30,9 @@ float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact = false
 void split_sinkhorn(const float* mix, const float* scale, const float* base, int n, int iters,
                     float eps, float* pre, float* post, float* comb, Exact ex = {});
 
+// x[d] = sum_h w[h] * streams[h*dim + d], summed from 0 in h order (n <= 16).
+void weighted_streams(const float* w, const float* streams, int n, int dim, float* x);
+
 // One token: x = sum_h pre[h] * state[h] (state: [n, dim]); also returns post and comb.
 // mix_raw = hc_fn . state (not yet normalised).
 void pre_token(const float* mix_raw, const float* state, const float* scale, const float* base,
