@@ -3,7 +3,7 @@
 // the code only runs after kernels.cpp has checked CPUID.
 //
 // Integer quants: the weight block is decoded to unsigned bytes (nibbles, 2-bit fields, IQ2
-// grid magnitudes; Q8_0 uses |w| with the sign moved onto the activation), multiplied with
+// grid magnitudes; Q8_0 lives in kernels_avx512_q8_0.cpp), multiplied with
 // the int8 activation by vpmaddubsw (pair sums fit int16: <= 2*63*127), and the per-sub-block
 // scales are applied by VNNI vpdpwssd (int16 x int16 -> int32 accumulate). Integer sums per
 // super-block are exact; one f32 FMA per block applies d_w * d_a.
@@ -31,155 +31,8 @@ namespace ds4::kcpu {
 namespace {
 
 T512 INL float h2f(uint16_t h) { return _cvtsh_ss(h); }
-T512 INL float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 T512 INL __m512 zext128(__m128 v) { return _mm512_insertf32x4(_mm512_setzero_ps(), v, 0); }
 T512 INL __m512 zext256(__m256 v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
-
-// =====================================================================================
-// Q8_0 x Q8_0: one 32-byte block per ymm, vpdpbusd(|w|, sign(a, w)).
-// =====================================================================================
-struct Q8_0K {
-    static constexpr int kGemvRows = 1, kRows = 4, kCols = 4;
-    template <int NR, int NC>
-    T512 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        if constexpr (NR % 2 == 0) return tile2<NR / 2, NC>(w, ws, a, as, n, out);
-        const int64_t nb = n / QK8_0;
-        __m256 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nb; ++i) {
-            __m256i ax[NR], sx[NR];
-            float dx[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + r * ws) + i;
-                sx[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
-                ax[r] = _mm256_abs_epi8(sx[r]);
-                dx[r] = h2f(x->d);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a + c * as) + i;
-                const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs));
-                const float dy = h2f(y->d);
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax[r], _mm256_sign_epi8(qy, sx[r]));
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r] * dy), _mm256_cvtepi32_ps(p), acc[r][c]);
-                }
-            }
-        }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum256(acc[r][c]);
-    }
-    // Two rows packed into one zmm (row 0 in the low 256 bits, row 1 in the high): every lane
-    // runs exactly the 256-bit tile's operations (vpsignb becomes a masked negation: lanes
-    // where the weight is 0 multiply |w| = 0 either way), so results are bit-identical to
-    // tile<1, NC> and the GEMV, at half the instructions.
-    template <int NP, int NC>
-    T512 static void tile2(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK8_0;
-        __m512 acc[NP][NC];
-        UNROLL for (int p = 0; p < NP; ++p) UNROLL for (int c = 0; c < NC; ++c) acc[p][c] = _mm512_setzero_ps();
-        const __m512i zero = _mm512_setzero_si512();
-        for (int64_t i = 0; i < nb; ++i) {
-            __m512i ax[NP];
-            __mmask64 neg[NP];
-            __m512 dx[NP];
-            UNROLL for (int p = 0; p < NP; ++p) {
-                const block_q8_0* x0 = reinterpret_cast<const block_q8_0*>(w + (2 * p) * ws) + i;
-                const block_q8_0* x1 = reinterpret_cast<const block_q8_0*>(w + (2 * p + 1) * ws) + i;
-                const __m512i sx = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0->qs))),
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1->qs)), 1);
-                ax[p] = _mm512_abs_epi8(sx);
-                neg[p] = _mm512_movepi8_mask(sx);
-                dx[p] = _mm512_insertf32x8(_mm512_set1_ps(h2f(x0->d)), _mm256_set1_ps(h2f(x1->d)), 1);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a + c * as) + i;
-                const __m512i qy = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs)));
-                const __m512 dy = _mm512_set1_ps(h2f(y->d));
-                UNROLL for (int p = 0; p < NP; ++p) {
-                    const __m512i sq = _mm512_mask_sub_epi8(qy, neg[p], zero, qy);
-                    const __m512i pr = _mm512_dpbusd_epi32(zero, ax[p], sq);
-                    acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx[p], dy), _mm512_cvtepi32_ps(pr), acc[p][c]);
-                }
-            }
-        }
-        UNROLL for (int p = 0; p < NP; ++p) UNROLL for (int c = 0; c < NC; ++c) {
-            out[(2 * p) * NC + c] = hsum256(_mm512_castps512_ps256(acc[p][c]));
-            out[(2 * p + 1) * NC + c] = hsum256(_mm512_extractf32x8_ps(acc[p][c], 1));
-        }
-    }
-};
-
-// =====================================================================================
-// Q4_K x Q8_K: 64 elements per step (32 bytes of nibbles -> [low | high] in one zmm, against
-// 64 contiguous activation bytes); scales broadcast per 128-bit lane by vpshufb.
-// =====================================================================================
-T512 INL void q4k_scales(const uint8_t* s, __m512i* scz, __m128i* mins) {
-    uint32_t u[4];
-    q4k_unpack_scales(s, u);
-    const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
-    *scz = _mm512_broadcast_i32x4(_mm256_castsi256_si128(sm));
-    *mins = _mm256_extracti128_si256(sm, 1);
-}
-
-struct Q4KK {
-    static constexpr int kGemvRows = 1, kRows = 2, kCols = 4;
-    template <int NR, int NC>
-    T512 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK_K;
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
-        __m512i ctrl[4];
-        UNROLL for (int j = 0; j < 4; ++j) {
-            const short lo = (short)(((4 * j + 1) << 8) | (4 * j)), hi = (short)(((4 * j + 3) << 8) | (4 * j + 2));
-            ctrl[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(lo)), _mm256_set1_epi16(hi), 1);
-        }
-        __m512 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb; ++i) {
-            const block_q4_K* x[NR];
-            const block_q8_K* y[NC];
-            __m512i scz[NR];
-            __m128i mins[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                x[r] = reinterpret_cast<const block_q4_K*>(w + r * ws) + i;
-                q4k_scales(x[r]->scales, &scz[r], &mins[r]);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * as) + i;
-            __m512i sumi[NR][NC];
-            UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) sumi[r][c] = _mm512_setzero_si512();
-            UNROLL for (int j = 0; j < 4; ++j) {
-                __m512i qz[NR], sc[NR];
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r]->qs + 32 * j));
-                    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                    qz[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-                    sc[r] = _mm512_shuffle_epi8(scz[r], ctrl[j]);
-                }
-                UNROLL for (int c = 0; c < NC; ++c) {
-                    const __m512i az = _mm512_loadu_si512(y[c]->qs + 64 * j);
-                    UNROLL for (int r = 0; r < NR; ++r)
-                        sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(qz[r], az), sc[r]);
-                }
-            }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
-                const __m128i b2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m128 summ = _mm_cvtepi32_ps(_mm_madd_epi16(mins[r], b2));
-                    const float d = h2f(x[r]->d) * y[c]->d, dm = h2f(x[r]->dmin) * y[c]->d;
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-                    acc[r][c] = _mm512_fnmadd_ps(_mm512_set1_ps(dm), zext128(summ), acc[r][c]);
-                }
-            }
-        }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c)
-            out[r * NC + c] = _mm512_reduce_add_ps(acc[r][c]);
-    }
-};
 
 // =====================================================================================
 // Q2_K x Q8_K: 32 bytes of 2-bit fields broadcast to both zmm halves, vpsrlvw by (0,2) or
@@ -679,8 +532,10 @@ void set(IsaTable* t, GgmlType type) {
 }  // namespace
 
 void fill_avx512(IsaTable* t, bool has_bf16, bool has_vbmi) {
-    set<Q8_0K>(t, GgmlType::Q8_0);
-    set<Q4KK>(t, GgmlType::Q4_K);
+    t->dot[slot(GgmlType::Q8_0)] = avx512_q8_0_dot();
+    t->gemm[slot(GgmlType::Q8_0)] = avx512_q8_0_gemm();
+    t->dot[slot(GgmlType::Q4_K)] = dot_q4_K_avx512;
+    t->gemm[slot(GgmlType::Q4_K)] = gemm_q4_K_avx512;
     set<Q2KK>(t, GgmlType::Q2_K);
     if (has_vbmi) set<IQ2XXSVbmiK>(t, GgmlType::IQ2_XXS);
     else set<IQ2XXSK>(t, GgmlType::IQ2_XXS);

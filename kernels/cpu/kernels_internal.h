@@ -29,6 +29,16 @@ void fill_avx512(IsaTable* t, bool has_avx512_bf16, bool has_avx512_vbmi);
 // The AVX512 level's kernels for CPUs without an optional extension (BF16: AVX512-BF16,
 // IQ2_XXS: AVX512-VBMI), so tests can check them on CPUs that have it. False for other types.
 bool avx512_fallback(GgmlType t, VecDotFn* dot, GemmFn* gemm);
+// AVX512 Q8_0 x Q8_0 (kernels_avx512_q8_0.cpp): bit-identical to vec_dot_q8_0_q8_0_ref. The
+// GEMM is a lane = row panel GEMM with its own driver (not gemm_panel): it also needs
+// per-token activation data (bias correction, dy), computed once per call.
+VecDotFn avx512_q8_0_dot();
+GemmFn avx512_q8_0_gemm();
+// AVX512-level Q4_K x Q8_K (kernels_avx512_q4_k.cpp, x86-64 only): panel GEMM and decode dot,
+// both bit-identical to vec_dot_q4_K_q8_K_ref.
+void gemm_q4_K_avx512(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
+                      float* y, int64_t ldy);
+float dot_q4_K_avx512(const void* w, const void* a, int64_t n);
 
 // Tiling driver. K provides
 //   template <int NR, int NC> static void tile(const uint8_t* w, size_t ws, const uint8_t* a,

@@ -241,6 +241,8 @@ struct ExactKernel {
 };
 constexpr ExactKernel kExactKernels[] = {
     {CpuIsa::Scalar, GgmlType::Q8_0},  // (the reference itself: keeps the list non-empty)
+    {CpuIsa::AVX512, GgmlType::Q8_0},
+    {CpuIsa::AVX512, GgmlType::Q4_K},
 };
 
 TEST(KernelGemm, ExactKernelsBitIdenticalToReference) {

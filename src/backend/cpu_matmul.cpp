@@ -10,7 +10,7 @@ namespace ds4::cpu {
 namespace {
 
 constexpr size_t kActBlockBytes = 384 << 10;   // activations of one token block (L2: 1 MiB)
-constexpr size_t kPrefillRowBytes = 96 << 10;  // weights of one prefill work item (stay in L2)
+constexpr size_t kPrefillRowBytes = 512 << 10;  // weights of one prefill work item (packed per 16-row panel)
 constexpr size_t kDecodeMinBytes = 32 << 10;   // smallest decode work item (one row stream)
 
 inline bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
@@ -41,8 +41,9 @@ int64_t row_grain(int64_t total_rows, size_t row_bytes, int T, int threads) {
     const int64_t rb = int64_t(std::max<size_t>(row_bytes, 1));
     int64_t g;
     if (T >= 4) {
-        // Prefill: an L2-sized block of rows reused by every token block; at least 2 items
-        // per thread for balance.
+        // Prefill: the panel kernels repack 16 rows at a time into L1/L2 and pay a per-call
+        // activation preparation, so items are large (many panels per call); at least 2
+        // items per thread for balance.
         g = std::max<int64_t>(1, int64_t(kPrefillRowBytes) / rb);
         g = std::min(g, std::max<int64_t>(1, total_rows / (2 * threads)));
     } else {
