@@ -39,6 +39,18 @@ GemmFn avx512_q8_0_gemm();
 void gemm_q4_K_avx512(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
                       float* y, int64_t ldy);
 float dot_q4_K_avx512(const void* w, const void* a, int64_t n);
+// AVX512-level Q2_K and IQ2_XXS x Q8_K (kernels_avx512_iq2.cpp, x86-64 only), GEMV/GEMM/dot
+// bit-identical to vec_dot_q2_K_q8_K_ref / vec_dot_iq2_xxs_q8_K_ref. IQ2_XXS: *_vbmi needs
+// AVX512-VBMI; the plain variant is the fallback for CPUs without it.
+void gemm_q2_K_avx512(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
+                      float* y, int64_t ldy);
+float dot_q2_K_avx512(const void* w, const void* a, int64_t n);
+void gemm_iq2_xxs_avx512_vbmi(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok,
+                              int64_t n, float* y, int64_t ldy);
+float dot_iq2_xxs_avx512_vbmi(const void* w, const void* a, int64_t n);
+void gemm_iq2_xxs_avx512(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok,
+                         int64_t n, float* y, int64_t ldy);
+float dot_iq2_xxs_avx512(const void* w, const void* a, int64_t n);
 
 // Tiling driver. K provides
 //   template <int NR, int NC> static void tile(const uint8_t* w, size_t ws, const uint8_t* a,
@@ -104,6 +116,16 @@ void gemm_tiled(const void* w, size_t ws, int64_t n_rows, const void* act, size_
 // chunking, and the scalar level agree exactly.
 uint8_t* panel_scratch(size_t bytes);  // per-thread, 64-byte aligned, grows only
 
+// The last rem (< NC) tokens in one tile of width rem.
+template <class K, int M>
+inline void panel_tail(int rem, const uint8_t* panel, int64_t n, const uint8_t* a, size_t as, float* y, int64_t ldy,
+                       int nr) {
+    if constexpr (M >= 1) {
+        if (rem == M) return K::template panel_tile<M>(panel, n, a, as, y, ldy, nr);
+        panel_tail<K, M - 1>(rem, panel, n, a, as, y, ldy, nr);
+    }
+}
+
 template <class K>
 void gemm_panel(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
                 float* y, int64_t ldy) {
@@ -121,7 +143,7 @@ void gemm_panel(const void* w, size_t ws, int64_t n_rows, const void* act, size_
         K::pack(W + r * ws, ws, nr, n, panel);
         int64_t c = 0;
         for (; c + NC <= n_tok; c += NC) K::template panel_tile<NC>(panel, n, A + c * as, as, y + c * ldy + r, ldy, nr);
-        for (; c < n_tok; ++c) K::template panel_tile<1>(panel, n, A + c * as, as, y + c * ldy + r, ldy, nr);
+        if (c < n_tok) panel_tail<K, NC - 1>(int(n_tok - c), panel, n, A + c * as, as, y + c * ldy + r, ldy, nr);
     }
 }
 
