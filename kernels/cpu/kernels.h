@@ -7,15 +7,19 @@
 //   AVX2    AVX2 + FMA + F16C (+BMI2)                        -> kernels_avx2.cpp
 //   AVX512  AVX-512 F/BW/DQ/VL + VNNI (+BMI2, F16C); its BF16 dot uses AVX512-BF16
 //           (vdpbf16ps) and its IQ2_XXS dot AVX512-VBMI when the CPU has them
-//           -> kernels_avx512.cpp
+//           -> kernels_avx512.cpp (float types, activation quantizers, dispatch table),
+//              kernels_avx512_q8_0.cpp, kernels_avx512_q4_k.cpp, kernels_avx512_iq2.cpp (IQ2_XXS, Q2_K)
 // DS4_CPU_ISA=scalar|avx2|avx512 (environment, read once) caps the level, for A/B checks.
 //
 // Semantics: every kernel computes what the scalar reference computes.
 //  - dots / gemv / gemm: sum_i w[i]*a[i] with a = the activation row in vec_dot_type(t)
 //    (Q8_0 for Q8_0, Q8_K for the K/IQ quants, F16/BF16/F32 for the float types). Integer
-//    block sums are exact; only the f32 summation order differs from vec_dot_*_ref
-//    (relative error ~1e-6 of sum|w_i a_i|). The AVX512-BF16 dot treats bf16 subnormals as
-//    zero (vdpbf16ps is DAZ/FTZ); bf16 weights/activations are never subnormal in practice.
+//    block sums are exact. The AVX-512 Q8_0, Q4_K, Q2_K and IQ2_XXS kernels (the {level, type} pairs
+//    listed in kernels_test.cpp's kExactKernels) are bit-identical to vec_dot_*_ref: same integer
+//    block sums, same f32 operations in the same order. The others differ from the
+//    reference only in the f32 summation order (relative error ~1e-6 of sum|w_i a_i|). The
+//    AVX512-BF16 dot treats bf16 subnormals as zero (vdpbf16ps is DAZ/FTZ); bf16
+//    weights/activations are never subnormal in practice.
 //  - activation quantizers: byte-identical to quantize_row (Q8_K: for every input, NaN/Inf
 //    included; Q8_0: for finite inputs) and to the float16.h converters (every input).
 //
@@ -53,11 +57,15 @@ bool cpu_has_avx512_vbmi();
 //   w:   n_rows rows of type t, row r at (const char*)w + r * w_row_bytes
 //   act: n_tok rows of type vec_dot_type(t), row tok at (const char*)act + tok * act_row_bytes
 //   n:   elements per row (multiple of t's block size)
-// Prefill (n_tok > 1) is register-blocked: an NR x NC tile (AVX-512: 2 rows x 4 tokens for the
-// quants, 4x4 for float types; AVX2: 1x4 / 2x4) decodes each weight block once and dots it with
-// NC activation rows, 1.5-3x the throughput of one GEMV per token. Weight rows are streamed
-// once per call: give it a whole prefill chunk (the activations, n_tok * act_row_bytes, are
-// re-read per row tile, so keep them L2-sized: ~256 tokens at n = 4096).
+// Prefill (n_tok > 1): the AVX-512 Q8_0 / Q4_K kernels are "lane = row" panel GEMMs: 16
+// weight rows are rearranged into a transient per-thread panel (4 consecutive values of each
+// row per 32-bit lane) so one vpdpbusd with a broadcast activation dword feeds 16 rows, and
+// the panel is reused by every token of the call (kernels_avx512_q8_0.cpp / _q4_k.cpp; no
+// resident copy of the weights). The other types use NR x NC register tiles (gemm_tiled)
+// that decode each weight block once for NC activation rows. Either way each output is
+// computed with the same float operations as the one-token path, so prefill in any chunking
+// and decode agree bit for bit. Give it a whole prefill chunk: the activations
+// (n_tok * act_row_bytes) are re-read per row panel/tile, so keep them L2-sized.
 // Decode (n_tok == 1) walks the rows one at a time: each row is one sequential stream, which
 // the hardware prefetchers follow at full DRAM speed. Interleaving 2-4 row streams (to share
 // activation loads, which hit L1 anyway) measured 2-3x SLOWER from DRAM on the dev machine.

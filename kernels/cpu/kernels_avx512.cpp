@@ -2,8 +2,8 @@
 // Every function carries its own target attribute, so this file builds with any -march and
 // the code only runs after kernels.cpp has checked CPUID.
 //
-// Integer quants: the weight block is decoded to unsigned bytes (nibbles, 2-bit fields, IQ2
-// grid magnitudes; Q8_0 lives in kernels_avx512_q8_0.cpp), multiplied with
+// Integer quants: the weight block is decoded to unsigned bytes (nibbles; Q8_0 lives in
+// kernels_avx512_q8_0.cpp, Q2_K and IQ2_XXS in kernels_avx512_iq2.cpp), multiplied with
 // the int8 activation by vpmaddubsw (pair sums fit int16: <= 2*63*127), and the per-sub-block
 // scales are applied by VNNI vpdpwssd (int16 x int16 -> int32 accumulate). Integer sums per
 // super-block are exact; one f32 FMA per block applies d_w * d_a.
@@ -15,273 +15,18 @@
 #include <cstring>
 
 #include "kernels/cpu/kernels_internal.h"
-#include "quant/iq2_tables.h"
 
 #if defined(__x86_64__)
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,bmi,bmi2")))
 #define T512BF \
     __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,bmi,bmi2")))
-#define T512V \
-    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c,bmi,bmi2")))
 #define INL inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
 namespace ds4::kcpu {
 namespace {
 
-T512 INL float h2f(uint16_t h) { return _cvtsh_ss(h); }
-T512 INL __m512 zext128(__m128 v) { return _mm512_insertf32x4(_mm512_setzero_ps(), v, 0); }
-T512 INL __m512 zext256(__m256 v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
-
-// =====================================================================================
-// Q2_K x Q8_K: 32 bytes of 2-bit fields broadcast to both zmm halves, vpsrlvw by (0,2) or
-// (4,6) gives 64 consecutive elements; 16 scales (two 128-bit groups of 8) by vpshufb.
-// =====================================================================================
-struct Q2KK {
-    static constexpr int kGemvRows = 1, kRows = 2, kCols = 4;
-    template <int NR, int NC>
-    T512 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK_K;
-        const __m512i m3 = _mm512_set1_epi8(3);
-        const __m128i m15 = _mm_set1_epi8(0x0F);
-        __m512i ctrl[2], sh[2];
-        UNROLL for (int p = 0; p < 2; ++p) {
-            alignas(64) int16_t cw[32], sw[32];
-            for (int l = 0; l < 32; ++l) {
-                const int k = 4 * p + l / 8;  // 128-bit lane l/8 -> scale word 4p + lane
-                cw[l] = (int16_t)(((2 * k + 1) << 8) | (2 * k));
-                sw[l] = (int16_t)(l < 16 ? 4 * p : 4 * p + 2);
-            }
-            ctrl[p] = _mm512_load_si512(cw);
-            sh[p] = _mm512_load_si512(sw);
-        }
-        __m512 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb; ++i) {
-            const block_q2_K* x[NR];
-            const block_q8_K* y[NC];
-            __m512i scz[NR][2];
-            __m256i mn[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                x[r] = reinterpret_cast<const block_q2_K*>(w + r * ws) + i;
-                const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[r]->scales));
-                const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(s, m15));
-                mn[r] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), m15));
-                scz[r][0] = _mm512_broadcast_i32x4(_mm256_castsi256_si128(sc16));
-                scz[r][1] = _mm512_broadcast_i32x4(_mm256_extracti128_si256(sc16, 1));
-            }
-            UNROLL for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * as) + i;
-            __m512i sumi[NR][NC];
-            UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) sumi[r][c] = _mm512_setzero_si512();
-            UNROLL for (int k = 0; k < 2; ++k) {
-                __m512i qb[NR];
-                UNROLL for (int r = 0; r < NR; ++r)
-                    qb[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r]->qs + 32 * k)));
-                UNROLL for (int p = 0; p < 2; ++p) {
-                    __m512i v[NR], sc[NR];
-                    UNROLL for (int r = 0; r < NR; ++r) {
-                        v[r] = _mm512_and_si512(_mm512_srlv_epi16(qb[r], sh[p]), m3);
-                        sc[r] = _mm512_shuffle_epi8(scz[r][k], ctrl[p]);
-                    }
-                    UNROLL for (int c = 0; c < NC; ++c) {
-                        const __m512i az = _mm512_loadu_si512(y[c]->qs + 128 * k + 64 * p);
-                        UNROLL for (int r = 0; r < NR; ++r)
-                            sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(v[r], az), sc[r]);
-                    }
-                }
-            }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m256 summ = _mm256_cvtepi32_ps(_mm256_madd_epi16(mn[r], bs));
-                    const float d = h2f(x[r]->d) * y[c]->d, dm = h2f(x[r]->dmin) * y[c]->d;
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-                    acc[r][c] = _mm512_fnmadd_ps(_mm512_set1_ps(dm), zext256(summ), acc[r][c]);
-                }
-            }
-        }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c)
-            out[r * NC + c] = _mm512_reduce_add_ps(acc[r][c]);
-    }
-};
-
-// =====================================================================================
-// IQ2_XXS x Q8_K: 64 elements (two 32-groups) per step. Grid magnitudes from 8 table loads;
-// the 8 sign bytes (7 stored bits + even parity) are built in a GPR with pdep and a parity
-// fold and applied to the activation through a mask register; scales 2*ls+1 by vpermw.
-// =====================================================================================
-T512 INL uint64_t iq2_sign_mask(uint32_t a1, uint32_t a3) {
-    const uint64_t s56 = (uint64_t)(a1 & 0x0FFFFFFFu) | ((uint64_t)(a3 & 0x0FFFFFFFu) << 28);
-    const uint64_t sb = _pdep_u64(s56, 0x7F7F7F7F7F7F7F7Full);
-    uint64_t p = sb ^ (sb >> 4);
-    p ^= p >> 2;
-    p ^= p >> 1;
-    return sb | ((p & 0x0101010101010101ull) << 7);
-}
-
-struct IQ2XXSK {
-    static constexpr int kGemvRows = 1, kRows = 2, kCols = 4;
-    template <int NR, int NC>
-    T512 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK_K;
-        const uint64_t* G = iq2xxs_grid.data();
-        __m512i idx[4];
-        UNROLL for (int g = 0; g < 4; ++g)
-            idx[g] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(8 * g + 2))),
-                                        _mm256_set1_epi16((short)(8 * g + 6)), 1);
-        const __m512i one = _mm512_set1_epi32(1);
-        __m512 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb; ++i) {
-            const block_iq2_xxs* x[NR];
-            const block_q8_K* y[NC];
-            __m512i ls[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                x[r] = reinterpret_cast<const block_iq2_xxs*>(w + r * ws) + i;
-                const __m512i s = _mm512_srli_epi32(_mm512_loadu_si512(x[r]->qs), 28);
-                ls[r] = _mm512_add_epi32(_mm512_add_epi32(s, s), one);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * as) + i;
-            __m512i sumi[NR][NC];
-            UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) sumi[r][c] = _mm512_setzero_si512();
-            UNROLL for (int g = 0; g < 4; ++g) {
-                __m512i gr[NR], sc[NR];
-                __mmask64 km[NR];
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const uint8_t* ab = reinterpret_cast<const uint8_t*>(x[r]->qs) + 16 * g;
-                    gr[r] = _mm512_set_epi64((long long)G[ab[11]], (long long)G[ab[10]], (long long)G[ab[9]],
-                                             (long long)G[ab[8]], (long long)G[ab[3]], (long long)G[ab[2]],
-                                             (long long)G[ab[1]], (long long)G[ab[0]]);
-                    uint32_t a1, a3;
-                    std::memcpy(&a1, ab + 4, 4);
-                    std::memcpy(&a3, ab + 12, 4);
-                    km[r] = _cvtu64_mask64(iq2_sign_mask(a1, a3));
-                    sc[r] = _mm512_permutexvar_epi16(idx[g], ls[r]);
-                }
-                UNROLL for (int c = 0; c < NC; ++c) {
-                    const __m512i az = _mm512_loadu_si512(y[c]->qs + 64 * g);
-                    UNROLL for (int r = 0; r < NR; ++r) {
-                        const __m512i as_ = _mm512_mask_sub_epi8(az, km[r], _mm512_setzero_si512(), az);
-                        sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(gr[r], as_), sc[r]);
-                    }
-                }
-            }
-            UNROLL for (int r = 0; r < NR; ++r) {
-                const float dw = h2f(x[r]->d);
-                UNROLL for (int c = 0; c < NC; ++c)
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y[c]->d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-            }
-        }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c)
-            out[r * NC + c] = 0.125f * _mm512_reduce_add_ps(acc[r][c]);
-    }
-};
-
-// IQ2_XXS with AVX512-VBMI: no table loads in GPRs. Per block, the 32 grid indices are
-// compacted (vpermb) and looked up as 2-bit codes (kgrid_2bit_256, 512 bytes = 8 zmm) with
-// four vpermt2w; per 64 elements, vpmultishiftqb spreads a code's 8 fields to bytes and vpshufb
-// maps {0,1,2} -> {8,25,43}. Sign bytes come from ksigns via vpermi2b, expand to a k-mask by
-// vpermb + vptestmb.
-struct IQ2VbmiTables {
-    alignas(64) int16_t grid2[256];
-    alignas(64) uint8_t ksigns[128];
-    alignas(64) uint8_t compact[64], sign_shift[64], field_shift[64], mag_lut[64], bitpat[64];
-    alignas(64) int16_t code_sel[4][32];
-    alignas(64) uint8_t sign_sel[4][64];
-};
-constexpr IQ2VbmiTables make_iq2_vbmi_tables() {
-    IQ2VbmiTables t{};
-    for (int i = 0; i < 256; ++i) t.grid2[i] = (int16_t)kgrid_2bit_256[i];
-    for (int i = 0; i < 128; ++i) t.ksigns[i] = ksigns_iq2xs[i];
-    for (int i = 0; i < 64; ++i) {
-        t.compact[i] = (uint8_t)(i < 32 ? 8 * (i / 4) + i % 4 : 0);
-        const int j = i % 8;
-        t.sign_shift[i] = (uint8_t)(j < 4 ? 32 + 7 * j : 0);
-        t.field_shift[i] = (uint8_t)(2 * j);
-        const int lj = i % 16;
-        t.mag_lut[i] = (uint8_t)(lj == 0 ? 8 : lj == 1 ? 25 : lj == 2 ? 43 : 0);
-        t.bitpat[i] = (uint8_t)(1u << j);
-    }
-    for (int g = 0; g < 4; ++g) {
-        for (int w = 0; w < 32; ++w) t.code_sel[g][w] = (int16_t)(8 * g + w / 4);
-        for (int b = 0; b < 64; ++b) {
-            const int l = b / 8;
-            t.sign_sel[g][b] = (uint8_t)(8 * (2 * g + l / 4) + l % 4);
-        }
-    }
-    return t;
-}
-constexpr IQ2VbmiTables kIQ2V = make_iq2_vbmi_tables();
-
-T512 INL __m512i ld(const void* p) { return _mm512_load_si512(p); }  // (no lambdas: they lose the target)
-
-struct IQ2XXSVbmiK {
-    static constexpr int kGemvRows = 1, kRows = 2, kCols = 4;
-    template <int NR, int NC>
-    T512V static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK_K;
-        const IQ2VbmiTables& T = kIQ2V;
-        const __m512i compact = ld(T.compact), sign_shift = ld(T.sign_shift), field_shift = ld(T.field_shift),
-                      mag_lut = ld(T.mag_lut), bitpat = ld(T.bitpat), ks0 = ld(T.ksigns), ks1 = ld(T.ksigns + 64);
-        const __m512i m7f = _mm512_set1_epi8(0x7F), m3 = _mm512_set1_epi8(3), b6 = _mm512_set1_epi16(64),
-                      b7 = _mm512_set1_epi16(128), one = _mm512_set1_epi32(1);
-        __m512i idx[4];
-        UNROLL for (int g = 0; g < 4; ++g)
-            idx[g] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(8 * g + 2))),
-                                        _mm256_set1_epi16((short)(8 * g + 6)), 1);
-        __m512 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb; ++i) {
-            const block_iq2_xxs* x[NR];
-            const block_q8_K* y[NC];
-            __m512i codes[NR], sgn[NR], ls[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                x[r] = reinterpret_cast<const block_iq2_xxs*>(w + r * ws) + i;
-                const __m512i q = _mm512_loadu_si512(x[r]->qs);
-                const __m512i i16 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(_mm512_permutexvar_epi8(compact, q)));
-                const __m512i c0 = _mm512_permutex2var_epi16(ld(T.grid2), i16, ld(T.grid2 + 32));
-                const __m512i c1 = _mm512_permutex2var_epi16(ld(T.grid2 + 64), i16, ld(T.grid2 + 96));
-                const __m512i c2 = _mm512_permutex2var_epi16(ld(T.grid2 + 128), i16, ld(T.grid2 + 160));
-                const __m512i c3 = _mm512_permutex2var_epi16(ld(T.grid2 + 192), i16, ld(T.grid2 + 224));
-                const __mmask32 h6 = _mm512_test_epi16_mask(i16, b6), h7 = _mm512_test_epi16_mask(i16, b7);
-                codes[r] = _mm512_mask_blend_epi16(h7, _mm512_mask_blend_epi16(h6, c0, c1), _mm512_mask_blend_epi16(h6, c2, c3));
-                const __m512i s7 = _mm512_and_si512(_mm512_multishift_epi64_epi8(sign_shift, q), m7f);
-                sgn[r] = _mm512_permutex2var_epi8(ks0, s7, ks1);
-                const __m512i s = _mm512_srli_epi32(q, 28);
-                ls[r] = _mm512_add_epi32(_mm512_add_epi32(s, s), one);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * as) + i;
-            __m512i sumi[NR][NC];
-            UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) sumi[r][c] = _mm512_setzero_si512();
-            UNROLL for (int g = 0; g < 4; ++g) {
-                __m512i mag[NR], sc[NR];
-                __mmask64 km[NR];
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m512i cw = _mm512_permutexvar_epi16(ld(T.code_sel[g]), codes[r]);
-                    const __m512i f = _mm512_and_si512(_mm512_multishift_epi64_epi8(field_shift, cw), m3);
-                    mag[r] = _mm512_shuffle_epi8(mag_lut, f);
-                    km[r] = _mm512_test_epi8_mask(_mm512_permutexvar_epi8(ld(T.sign_sel[g]), sgn[r]), bitpat);
-                    sc[r] = _mm512_permutexvar_epi16(idx[g], ls[r]);
-                }
-                UNROLL for (int c = 0; c < NC; ++c) {
-                    const __m512i az = _mm512_loadu_si512(y[c]->qs + 64 * g);
-                    UNROLL for (int r = 0; r < NR; ++r) {
-                        const __m512i as_ = _mm512_mask_sub_epi8(az, km[r], _mm512_setzero_si512(), az);
-                        sumi[r][c] = _mm512_dpwssd_epi32(sumi[r][c], _mm512_maddubs_epi16(mag[r], as_), sc[r]);
-                    }
-                }
-            }
-            UNROLL for (int r = 0; r < NR; ++r) {
-                const float dw = h2f(x[r]->d);
-                UNROLL for (int c = 0; c < NC; ++c)
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y[c]->d), _mm512_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-            }
-        }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c)
-            out[r * NC + c] = 0.125f * _mm512_reduce_add_ps(acc[r][c]);
-    }
-};
 
 // =====================================================================================
 // Float types: 16 elements per step (masked tail), f32 FMA; BF16 also via vdpbf16ps.
@@ -536,9 +281,10 @@ void fill_avx512(IsaTable* t, bool has_bf16, bool has_vbmi) {
     t->gemm[slot(GgmlType::Q8_0)] = avx512_q8_0_gemm();
     t->dot[slot(GgmlType::Q4_K)] = dot_q4_K_avx512;
     t->gemm[slot(GgmlType::Q4_K)] = gemm_q4_K_avx512;
-    set<Q2KK>(t, GgmlType::Q2_K);
-    if (has_vbmi) set<IQ2XXSVbmiK>(t, GgmlType::IQ2_XXS);
-    else set<IQ2XXSK>(t, GgmlType::IQ2_XXS);
+    t->dot[slot(GgmlType::Q2_K)] = dot_q2_K_avx512;
+    t->gemm[slot(GgmlType::Q2_K)] = gemm_q2_K_avx512;
+    t->dot[slot(GgmlType::IQ2_XXS)] = has_vbmi ? dot_iq2_xxs_avx512_vbmi : dot_iq2_xxs_avx512;
+    t->gemm[slot(GgmlType::IQ2_XXS)] = has_vbmi ? gemm_iq2_xxs_avx512_vbmi : gemm_iq2_xxs_avx512;
     set<FloatK<LoadF32>>(t, GgmlType::F32);
     set<FloatK<LoadF16>>(t, GgmlType::F16);
     if (has_bf16) set<BF16DpK>(t, GgmlType::BF16);
@@ -558,8 +304,8 @@ bool avx512_fallback(GgmlType t, VecDotFn* dot, GemmFn* gemm) {
         return true;
     }
     if (t == GgmlType::IQ2_XXS) {
-        *dot = dot_1x1<IQ2XXSK>;
-        *gemm = gemm_tiled<IQ2XXSK>;
+        *dot = dot_iq2_xxs_avx512;
+        *gemm = gemm_iq2_xxs_avx512;
         return true;
     }
     return false;

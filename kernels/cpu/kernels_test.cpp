@@ -243,6 +243,8 @@ constexpr ExactKernel kExactKernels[] = {
     {CpuIsa::Scalar, GgmlType::Q8_0},  // (the reference itself: keeps the list non-empty)
     {CpuIsa::AVX512, GgmlType::Q8_0},
     {CpuIsa::AVX512, GgmlType::Q4_K},
+    {CpuIsa::AVX512, GgmlType::IQ2_XXS},
+    {CpuIsa::AVX512, GgmlType::Q2_K},
 };
 
 TEST(KernelGemm, ExactKernelsBitIdenticalToReference) {
