@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "kernels/cpu/kernels.h"
 #include "quant/float16.h"
@@ -225,102 +226,286 @@ struct K256 {
 
 // ---------------------------------------------------------------- AVX-512 sequential order
 // The lanes are 16 weight rows, so each lane runs its own sequential sum (mul, then add:
-// bit-identical to seq_scalar). Each 16x16 chunk of weights is widened and transposed in
-// registers (register c = K index i+c of the 16 rows), then applied to up to 4 tokens
-// (independent chains; the next chunk's loads and transpose overlap them).
-T512 INL void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    UNROLL for (int k = 0; k < 8; ++k) {
-        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+// bit-identical to seq_scalar). Decode streams the weights once: the cost per weight byte is
+// what counts (a Zen 4 core reads ~20-25 GB/s from DRAM, two ~30-35). Where the cycles go:
+//  - F16/BF16 are transposed in the 16-bit domain: a chunk is 16 bytes (8 columns) of each of
+//    the 16 rows, two rows per ymm (a load and a load-insert), an in-lane 8x8 word transpose
+//    (24 ymm unpacks, ~3 per cycle) leaves one ymm of 16 rows per column, widened once
+//    (vcvtph2ps) for the mul (activation broadcast from memory: free) and the add. The add,
+//    the conversion and the unpacks share two FP pipes, ~28 cycles per chunk (~27 GB/s from
+//    L2); the former f32 16x16 transpose cost 4 zmm shuffles (2 cross-lane) per column.
+//  - L1 set aliasing: rows a multiple of 4 KiB apart (n = 2048 or 4096 F16: the indexer and
+//    compressor shapes) put the 16 rows' lines of a column into one 8-way L1 set, where they
+//    thrash before their other 3 chunks are read (half speed). Two cures, by token count:
+//    SKEW (decode, < 4 tokens): rows 8-15 run one line (sk columns) ahead of rows 0-7, at most 8
+//    live lines per set. The halves then need different activations: a mul with the rows 0-7
+//    factor broadcast from memory (free on Zen 4; a separate broadcast takes a shuffle slot)
+//    and a merge-masked mul for rows 8-15 (the mul pipes have room for one more per column,
+//    not for 4 tokens). In the ramps an idle half adds +0 (maskz): an identity, as a sum
+//    started at +0 is never -0.
+//    COPY (4 tokens): each line is read once, whole (one zmm load per row), into a contiguous
+//    1 KiB buffer, one line ahead, and the chunks are read from there (needs 16-byte aligned
+//    rows and ws % 64 == 0; it costs decode ~10%, the skew costs prefill ~15%).
+//  - The next 16-row group (contiguous memory) is prefetched into L2 in address order, as
+//    fast as the group is read: 16 interleaved row streams alone reach ~60% of DRAM speed.
+//  - F32 (twice the bytes per column) reads whole lines and keeps the 16x16 f32 transpose.
+// The dependent add chain (3 cycles per column) overlaps the next chunk's loads and unpacks.
+template <GgmlType WT>
+constexpr int kEsz = WT == GgmlType::F32 ? 4 : 2;
+
+// Row j < 8 of a group at b + j * ws, from 4 stride registers (16 row pointers would spill).
+struct Rows {
+    size_t ws, ws3, ws5, ws7;
+    INL const uint8_t* at(const uint8_t* b, int j) const {
+        switch (j) {
+            case 0: return b;
+            case 1: return b + ws;
+            case 2: return b + 2 * ws;
+            case 3: return b + ws3;
+            case 4: return b + 4 * ws;
+            case 5: return b + ws5;
+            case 6: return b + 2 * ws3;
+            default: return b + ws7;
+        }
     }
-    UNROLL for (int k = 0; k < 4; ++k) {
-        const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
-        const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
-        r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+};
+
+// A chunk of C columns of the 16 rows: rows 0-7 from bl (cl columns valid), rows 8-15 from bh
+// (ch valid; EDGE: masked loads, zero-filled). After load() and transpose(), col(c) holds
+// column c of rows 0-15 in lanes 0-15.
+// F16/BF16: 16 bytes per row, two rows per ymm, in-lane 8x8 word transpose.
+template <GgmlType WT>
+struct Chunk {
+    static constexpr int C = 8;
+    __m256i r[8];
+    template <bool EDGE>
+    T512 INL static __m128i ld(const uint8_t* p, int cn) {
+        if (!EDGE) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return cn > 0 ? _mm_maskz_loadu_epi16((__mmask8)((1u << cn) - 1), p) : _mm_setzero_si128();
     }
-    UNROLL for (int j = 0; j < 4; ++j) {
-        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    template <bool EDGE>
+    T512 INL void load(const Rows& R, const uint8_t* bl, const uint8_t* bh, int cl, int ch) {
+        UNROLL for (int i = 0; i < 8; ++i)  // ymm i = rows i | 8+i
+            r[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(ld<EDGE>(R.at(bl, i), cl)), ld<EDGE>(R.at(bh, i), ch), 1);
     }
-    UNROLL for (int j = 0; j < 4; ++j) {
-        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-        r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+    T512 INL void transpose() {
+        __m256i t[8], u[8];
+        UNROLL for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm256_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+        }
+        UNROLL for (int h = 0; h < 8; h += 4) {
+            u[h] = _mm256_unpacklo_epi32(t[h], t[h + 2]);
+            u[h + 1] = _mm256_unpackhi_epi32(t[h], t[h + 2]);
+            u[h + 2] = _mm256_unpacklo_epi32(t[h + 1], t[h + 3]);
+            u[h + 3] = _mm256_unpackhi_epi32(t[h + 1], t[h + 3]);
+        }
+        UNROLL for (int i = 0; i < 4; ++i) {
+            r[2 * i] = _mm256_unpacklo_epi64(u[i], u[4 + i]);
+            r[2 * i + 1] = _mm256_unpackhi_epi64(u[i], u[4 + i]);
+        }
+    }
+    T512 INL __m512 col(int c) const {
+        if constexpr (WT == GgmlType::F16) return _mm512_cvtph_ps(r[c]);
+        else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(r[c]), 16));
+    }
+};
+
+// F32: a whole line (16 columns) per row and a 16x16 transpose; 16-byte pieces would read each
+// line 4 times, and F32 needs twice the bytes per column anyway.
+template <>
+struct Chunk<GgmlType::F32> {
+    static constexpr int C = 16;
+    __m512 r[16];
+    template <bool EDGE>
+    T512 INL void load(const Rows& R, const uint8_t* bl, const uint8_t* bh, int cl, int ch) {
+        UNROLL for (int i = 0; i < 16; ++i) {
+            const float* p = reinterpret_cast<const float*>(R.at(i < 8 ? bl : bh, i & 7));
+            const int cn = i < 8 ? cl : ch;
+            r[i] = !EDGE ? _mm512_loadu_ps(p)
+                 : cn > 0 ? _mm512_maskz_loadu_ps((__mmask16)((1u << cn) - 1), p) : _mm512_setzero_ps();
+        }
+    }
+    T512 INL void transpose() {
+        __m512 t[16];
+        UNROLL for (int k = 0; k < 8; ++k) {
+            t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+            t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+        }
+        UNROLL for (int k = 0; k < 4; ++k) {
+            const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+            const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+            r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+            r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+            r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+            r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+        }
+        UNROLL for (int j = 0; j < 4; ++j) {
+            t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+            t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+            t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+            t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+        }
+        UNROLL for (int j = 0; j < 4; ++j) {
+            r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+            r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+            r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+            r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+        }
+    }
+    T512 INL __m512 col(int c) const { return r[c]; }
+};
+
+// acc[t] += col * factor: mul, then add (the reference's rounding). Factor of token t: a[t * lda]
+// (lanes 0-7) and, SKEW, a[t * lda + sk] (lanes 8-15), broadcast from memory by the mul. EDGE:
+// only the halves whose column is in [0, n) (lo, hi); an idle half adds +0.
+template <int NT, bool SKEW, bool EDGE>
+T512 INL void apply_col(__m512* acc, __m512 col, const float* a, int64_t lda, int64_t sk, bool lo, bool hi) {
+    if (EDGE && !lo && !hi) return;
+    UNROLL for (int t = 0; t < NT; ++t) {
+        const float* at = a + t * lda;
+        __m512 p;
+        if (!EDGE || !SKEW || (lo && hi)) {
+            p = _mm512_mul_ps(col, _mm512_set1_ps(at[0]));
+            if (SKEW) p = _mm512_mask_mul_ps(p, 0xFF00, col, _mm512_set1_ps(at[sk]));
+        } else {
+            p = lo ? _mm512_maskz_mul_ps(0x00FF, col, _mm512_set1_ps(at[0]))
+                   : _mm512_maskz_mul_ps(0xFF00, col, _mm512_set1_ps(at[sk]));
+        }
+        acc[t] = _mm512_add_ps(acc[t], p);
     }
 }
 
-// acc[t] += col * a[t][c], multiply then add (no FMA: the order and rounding are the reference's).
-template <int NT>
-T512 inline void seq_apply_col(__m512* acc, __m512 col, const float* ai, int64_t lda, int c) {
-    UNROLL for (int t = 0; t < NT; ++t) acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(col, _mm512_set1_ps(ai[t * lda + c])));
-}
+enum SeqMode { kPlain, kSkew, kCopy };
 
-// nr (<= 16) rows x NT tokens; block: as seq_scalar, block > 0 a multiple of 16.
-template <GgmlType WT, int NT>
+// One 16-row group x NT tokens (see above); block > 0 (BLK): a multiple of the chunk width. a:
+// NT activation rows (lda apart), y: nr (<= 16) rows. pf..pf_end: the next group, prefetched as
+// fast as this one is read. kCopy: 16-bit rows, ws % 64 == 0, 16-byte aligned.
+template <GgmlType WT, int NT, bool BLK, int MODE>
 T512 void seq_rows16(const uint8_t* w, size_t ws, int nr, const float* a, int64_t lda, int64_t n, float* y,
-                     int64_t ldy, int block) {
+                     int64_t ldy, int block, const uint8_t* pf, const uint8_t* pf_end) {
+    constexpr int C = Chunk<WT>::C, E = kEsz<WT>;
+    constexpr bool SKEW = MODE == kSkew;
+    constexpr int64_t sk = SKEW ? 64 / E : 0;  // rows 8-15 one line ahead
+    const Rows R{ws, 3 * ws, 5 * ws, 7 * ws};
+    const uint8_t* w8 = w + 8 * ws + sk * E;
     __m512 acc[NT], tot[NT];
     UNROLL for (int t = 0; t < NT; ++t) acc[t] = tot[t] = _mm512_setzero_ps();
     const bool pairs = block == -2;
-    for (int64_t i = 0; i < n; i += 16) {
-        const int cn = int(std::min<int64_t>(16, n - i));
-        const __mmask16 m = cn == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cn) - 1);
-        __m512 col[16];
-        UNROLL for (int j = 0; j < 16; ++j) col[j] = j < nr ? w512m<WT>(w + j * ws, i, m) : _mm512_setzero_ps();
-        transpose16(col);
-        const float* ai = a + i;
-        // (a lambda would not inherit T512's target, which breaks PORTABLE=1 builds)
-#define apply(c) seq_apply_col<NT>(acc, col[c], ai, lda, c)
-        if (pairs) {
-            UNROLL for (int c = 0; c < 16; c += 2) {
-                if (c + 1 < cn) {
-                    apply(c + 1);
-                    apply(c);
-                } else if (c < cn) {
-                    apply(c);
-                }
-            }
-        } else {
-            UNROLL for (int c = 0; c < 16; ++c)
-                if (c < cn) apply(c);
-#undef apply
-        }
-        if (block > 0 && ((i + 16) % block == 0 || i + 16 >= n)) {
-            UNROLL for (int t = 0; t < NT; ++t) {
-                tot[t] = _mm512_add_ps(tot[t], acc[t]);
-                acc[t] = _mm512_setzero_ps();
-            }
-        }
+    const int64_t kb = BLK ? block : n;
+    int64_t kl = std::min(kb, n), kh = kl;  // ends of the current K blocks of rows 0-7 / rows 8-15
+    int64_t k = -sk;
+    // A chunk at column k of rows 0-7 from BL, k + sk of rows 8-15 from BH (row stride RS);
+    // prefetch first, (BLK) flush the halves whose K block ended after.
+#define SEQ_COL(c) apply_col<NT, SKEW, kEdge>(acc, x.col(c), a + k + (c), lda, sk, \
+                                             k + (c) >= 0 && k + (c) < n, k + sk + (c) < n)
+#define SEQ_STEP(EDGE, RS, BL, BH)                                                                   \
+    {                                                                                                \
+        constexpr bool kEdge = EDGE;                                                                 \
+        if (pf < pf_end) { /* as many bytes as the chunk has */                                    \
+            UNROLL for (int j = 0; j < C * E / 4; ++j) _mm_prefetch((const char*)pf + 64 * j, _MM_HINT_T1); \
+            pf += 16 * C * E;                                                                        \
+        }                                                                                            \
+        const uint8_t *bl = BL, *bh = BH;                                                            \
+        __asm__("" : "+r"(bl), "+r"(bh)); /* row addresses from 2 bases, not 16 induction vars */   \
+        const int cl = EDGE ? int(std::clamp<int64_t>(k < 0 ? 0 : n - k, 0, C)) : C;                 \
+        const int ch = EDGE ? int(std::clamp<int64_t>(n - k - sk, 0, C)) : C;                        \
+        Chunk<WT> x;                                                                                 \
+        x.template load<EDGE>(RS, bl, bh, cl, ch);                                                   \
+        x.transpose();                                                                               \
+        if (pairs) { /* C and k even: the pairs (i, i+1), odd element first */                      \
+            UNROLL for (int c = 0; c < C; c += 2) {                                                  \
+                SEQ_COL(c + 1);                                                                      \
+                SEQ_COL(c);                                                                          \
+            }                                                                                        \
+        } else {                                                                                     \
+            UNROLL for (int c = 0; c < C; ++c) SEQ_COL(c);                                           \
+        }                                                                                            \
+        if (BLK) {                                                                                   \
+            __mmask16 m = 0;                                                                         \
+            if (k < kl && k + C >= kl) m |= 0x00FF, kl = std::min(kl + kb, n);                       \
+            if (k + sk < kh && k + sk + C >= kh) m |= 0xFF00, kh = std::min(kh + kb, n);             \
+            if (m) UNROLL for (int t = 0; t < NT; ++t) {                                             \
+                tot[t] = _mm512_mask_add_ps(tot[t], m, tot[t], acc[t]);                              \
+                acc[t] = _mm512_mask_mov_ps(acc[t], m, _mm512_setzero_ps());                         \
+            }                                                                                        \
+        }                                                                                            \
     }
+#define SEQ_DIRECT(EDGE) SEQ_STEP(EDGE, R, w + k * E, w8 + k * E)
+    for (; k < 0; k += C) SEQ_DIRECT(true)  // SKEW: rows 8-15 alone
+    if (MODE == kCopy) {
+        // chunks up to the rows' first line boundary, then whole lines through the buffer
+        for (; k + C <= n && (reinterpret_cast<uintptr_t>(w + k * E) & 63); k += C) SEQ_DIRECT(false)
+        alignas(64) uint8_t buf[2][16 * 64];
+        const Rows RB{64, 192, 320, 448};
+#define SEQ_COPY(b, col) \
+    UNROLL for (int j = 0; j < 16; ++j) _mm512_store_si512(b + 64 * j, _mm512_load_si512(R.at(j < 8 ? w : w8, j & 7) + (col) * E))
+        if (k + 32 <= n) SEQ_COPY(buf[0], k);
+        for (int cur = 0; k + 32 <= n; cur ^= 1) {
+            if (k + 64 <= n) SEQ_COPY(buf[cur ^ 1], k + 32);
+            UNROLL for (int q = 0; q < 4; ++q, k += C) SEQ_STEP(false, RB, buf[cur] + 16 * q, buf[cur] + 512 + 16 * q)
+        }
+#undef SEQ_COPY
+    }
+    for (; k + sk + C <= n; k += C) SEQ_DIRECT(false)
+    for (; k < n; k += C) SEQ_DIRECT(true)
+#undef SEQ_DIRECT
+#undef SEQ_STEP
+#undef SEQ_COL
     const __mmask16 rm = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    UNROLL for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * ldy, rm, block > 0 ? tot[t] : acc[t]);
+    UNROLL for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * ldy, rm, BLK ? tot[t] : acc[t]);
 }
 
 template <GgmlType WT>
 void seq_avx512(const uint8_t* w, size_t ws, int64_t n_rows, const float* a, int64_t lda, int64_t n_tok, int64_t n,
                 float* y, int64_t ldy, int block) {
-    if (block > 0 && block % 16 != 0) return seq_scalar<WT>(w, ws, n_rows, a, lda, n_tok, n, y, ldy, block);
-    // Token blocks of ~256 KiB of activations (L2), then 16-row groups, then 4 tokens at a time.
-    const int64_t tb = std::max<int64_t>(4, (int64_t(256) << 10) / std::max<int64_t>(1, n * 4)) & ~int64_t(3);
+    constexpr int C = Chunk<WT>::C, E = kEsz<WT>;
+    if (block > 0 && block % C != 0) return seq_scalar<WT>(w, ws, n_rows, a, lda, n_tok, n, y, ldy, block);
+    // Fewer than 16 rows: a zero-padded copy (the kernel reads 16). Otherwise the last group
+    // overlaps the one before (same values: the lanes are independent).
+    thread_local std::vector<uint8_t> pad;
+    if (n_rows < 16) {
+        const size_t rb = size_t(n) * E, pws = (rb + 63) & ~size_t(63);
+        pad.assign(16 * pws, 0);
+        for (int64_t r = 0; r < n_rows; ++r) std::memcpy(pad.data() + r * pws, w + r * ws, rb);
+        w = pad.data();
+        ws = pws;
+    }
+    const int64_t ng = std::max<int64_t>(16, n_rows);
+    const uint8_t* end = w + (ng - 1) * ws + size_t(n) * E;
+    // 16-bit types whose 16 rows overfill an L1 set (64 sets of 8 ways): kSkew or kCopy (F32
+    // reads whole lines anyway).
+    int per_set[64] = {}, crowd = 0;
+    for (int j = 0; j < 16; ++j) crowd = std::max(crowd, ++per_set[((reinterpret_cast<uintptr_t>(w) + j * ws) >> 6) & 63]);
+    const bool alias = WT != GgmlType::F32 && crowd > 8;
+    const bool copy_ok = ws % 64 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+    constexpr int kSk = WT == GgmlType::F32 ? kPlain : kSkew, kCp = WT == GgmlType::F32 ? kPlain : kCopy;
+    // Token blocks of ~256 KiB of activations (L2), then row groups, 4 tokens at a time.
+    const int64_t tb = std::max<int64_t>(4, (int64_t(256) << 10) / (n * 4 + 1)) & ~int64_t(3);
     for (int64_t t0 = 0; t0 < n_tok; t0 += tb) {
         const int64_t t1 = std::min(n_tok, t0 + tb);
-        for (int64_t r = 0; r < n_rows; r += 16) {
+        for (int64_t r0 = 0; r0 < ng; r0 += 16) {
+            const int64_t r = std::min(r0, ng - 16);
             const int nr = int(std::min<int64_t>(16, n_rows - r));
             const uint8_t* wr = w + r * ws;
-            int64_t t = t0;
-            for (; t + 4 <= t1; t += 4) seq_rows16<WT, 4>(wr, ws, nr, a + t * lda, lda, n, y + t * ldy + r, ldy, block);
-            switch (t1 - t) {
-                case 3: seq_rows16<WT, 3>(wr, ws, nr, a + t * lda, lda, n, y + t * ldy + r, ldy, block); break;
-                case 2: seq_rows16<WT, 2>(wr, ws, nr, a + t * lda, lda, n, y + t * ldy + r, ldy, block); break;
-                case 1: seq_rows16<WT, 1>(wr, ws, nr, a + t * lda, lda, n, y + t * ldy + r, ldy, block); break;
-                default: break;
+            for (int64_t t = t0; t < t1;) {
+                const float* at = a + t * lda;
+                float* yt = y + t * ldy + r;
+                const uint8_t* pfe = t == t0 ? std::min(end, wr + 32 * ws) : nullptr;  // prefetch once
+#define SEQ_CALL(NT, M)                                                                              \
+    (block > 0 ? seq_rows16<WT, NT, true, M> : seq_rows16<WT, NT, false, M>)(                        \
+        wr, ws, nr, at, lda, n, yt, ldy, block, wr + 16 * ws, pfe);                                  \
+    t += NT
+#define SEQ_CALLS(NT) \
+    if (!alias) { SEQ_CALL(NT, kPlain); } else if (NT == 4 && copy_ok) { SEQ_CALL(NT, kCp); } else { SEQ_CALL(NT, kSk); }
+                switch (std::min<int64_t>(4, t1 - t)) {
+                    case 4: SEQ_CALLS(4) break;
+                    case 3: SEQ_CALLS(3) break;
+                    case 2: SEQ_CALLS(2) break;
+                    default: SEQ_CALLS(1) break;
+                }
+#undef SEQ_CALLS
+#undef SEQ_CALL
             }
         }
     }

@@ -2,9 +2,11 @@
 //   gemm_f32act: close to a double reference and batch-invariant (each token's outputs are the
 //                same bits whether computed alone or in any batch);
 //   gemm_f32act_seq: bit-identical to the official-numerics emulation (tcpu::dot per K block,
-//                tcpu::dot_bf16 for block -2) on widened weights.
+//                tcpu::dot_bf16 for block -2) on widened weights, on every kernel path (plain,
+//                skewed and buffered rows for strides that alias in L1, tails, K blocks).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -101,6 +103,70 @@ TEST(KernelFloatAct, SequentialOrderIsBitExact) {
                 }
         }
     }
+}
+
+// The reference of SequentialOrderIsBitExact for one output.
+float seq_reference(const float* wr, const float* x, int64_t n, int block) {
+    if (block == -2) return tcpu::dot_bf16(x, wr, n);
+    const int64_t kb = block > 0 ? block : n;
+    float ref = tcpu::dot(wr, x, std::min(kb, n));
+    for (int64_t k = kb; k < n; k += kb) ref += tcpu::dot(wr + k, x + k, std::min(kb, n - k));
+    return ref;
+}
+
+// Every path of the AVX-512 kernel: row strides that put the 16 rows of a group into one L1 set
+// (4096, 8192 bytes: rows 8-15 skewed a line ahead for < 4 tokens, lines copied through a
+// buffer for 4 tokens when rows are 16-byte aligned), unaligned and line-misaligned bases,
+// row counts below / not a multiple of 16, columns not a multiple of the chunk (8 or 16), odd
+// n with the pair order, K blocks of 8 and 48 (the halves of a skewed group end them apart),
+// 1-5 tokens (4 at a time, then the rest), tiny and large magnitudes.
+TEST(KernelFloatAct, SequentialOrderAllPaths) {
+    std::mt19937 rng(13);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    int checked = 0;
+    for (GgmlType t : {GgmlType::F16, GgmlType::BF16, GgmlType::F32})
+        for (int64_t n : {1, 9, 100, 1021, 2045, 2048})
+            for (int64_t rows : {1, 5, 17, 33})
+                for (size_t ws : {size_t(0), size_t(2112), size_t(4096), size_t(8192)}) {
+                    const size_t rb = size_t(row_size(t, n));
+                    if (ws == 0) ws = rb;
+                    if (rb > ws) continue;
+                    std::vector<float> wf(size_t(rows * n)), x(static_cast<size_t>(n));
+                    std::vector<uint8_t> w0(ws * rows);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        for (float& v : x) v = nd(rng) * (rng() % 8 == 0 ? 1e-6f : 1.f);  // some F16 subnormals
+                        quantize_rows(t, x.data(), w0.data() + r * ws, 1, n, nullptr);
+                        dequantize_row(t, w0.data() + r * ws, wf.data() + r * n, n);
+                    }
+                    for (int64_t tok : {1, 3, 4, 5}) {
+                        const int64_t lda = n + 3, ldy = rows + 1;
+                        std::vector<float> a(size_t(tok * lda));
+                        for (float& v : a) v = nd(rng) * std::ldexp(1.f, int(rng() % 20) - 10);
+                        for (int block : {-1, -2, 8, 48}) {
+                            std::vector<float> ref(size_t(tok * rows));
+                            for (int64_t k = 0; k < tok; ++k)
+                                for (int64_t r = 0; r < rows; ++r)
+                                    ref[k * rows + r] = seq_reference(wf.data() + r * n, a.data() + k * lda, n, block);
+                            for (size_t off : {size_t(0), size_t(2), size_t(32)}) {
+                                std::vector<uint8_t> buf(ws * rows + 128);
+                                uint8_t* w = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64) + off;
+                                std::memcpy(w, w0.data(), w0.size());
+                                std::vector<float> y(size_t(tok * ldy), -1.f);
+                                gemm_f32act_seq(t, w, ws, rows, a.data(), lda, tok, n, y.data(), ldy, block);
+                                for (int64_t k = 0; k < tok; ++k)
+                                    for (int64_t r = 0; r < rows; ++r) {
+                                        const float got = y[k * ldy + r], want = ref[k * rows + r];
+                                        ASSERT_EQ(0, std::memcmp(&got, &want, 4))
+                                            << type_name(uint32_t(t)) << " n " << n << " rows " << rows << " ws " << ws
+                                            << " off " << off << " tok " << tok << " block " << block << " row " << r
+                                            << " tok " << k << ": " << got << " vs " << want;
+                                    }
+                                ++checked;
+                            }
+                        }
+                    }
+                }
+    EXPECT_GT(checked, 1000);
 }
 
 }  // namespace
