@@ -219,7 +219,11 @@ public:
             ldx = n;
         }
         if (exact_block != 0 && is_float(w.type)) {
-            const int64_t grain = (cpu::row_grain(n_rows, w.row_bytes, T, pool_.size()) + 15) / 16 * 16;
+            // 16-row groups; decode items of >= 1/4 of a thread's share: the sequential-order
+            // kernel streams 16 rows at once and prefetches the next group within an item.
+            int64_t grain = cpu::row_grain(n_rows, w.row_bytes, T, pool_.size());
+            if (T < 4) grain = std::max<int64_t>(grain, n_rows / (4 * pool_.size()));
+            grain = (grain + 15) / 16 * 16;
             pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
                 exact_rows(w, row0 + b, e - b, xf, ldx, T, n, y + b, ldy, exact_block, th);
             });
