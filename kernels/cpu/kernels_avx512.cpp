@@ -1,28 +1,14 @@
-// AVX-512 kernels (F/BW/DQ/VL + VNNI; the BF16 dot also has an AVX512-BF16 variant).
-// Every function carries its own target attribute, so this file builds with any -march and
-// the code only runs after kernels.cpp has checked CPUID.
-//
-// Integer quants: the weight block is decoded to unsigned bytes (nibbles; Q8_0 lives in
-// kernels_avx512_q8_0.cpp, Q2_K and IQ2_XXS in kernels_avx512_iq2.cpp), multiplied with
-// the int8 activation by vpmaddubsw (pair sums fit int16: <= 2*63*127), and the per-sub-block
-// scales are applied by VNNI vpdpwssd (int16 x int16 -> int32 accumulate). Integer sums per
-// super-block are exact; one f32 FMA per block applies d_w * d_a.
-// GCC 12 reports its own _mm512_undefined_*() placeholders (casts, inserts) as uninitialized.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+// AVX-512 level: float-type tiles (F32/F16/BF16; BF16 also via AVX512-BF16 vdpbf16ps),
+// the activation quantizers and f16/bf16 converters, and the level's dispatch table. The
+// quantized weight types live in kernels_avx512_q8_0.cpp, kernels_avx512_q4_k.cpp and
+// kernels_avx512_iq2.cpp (IQ2_XXS, Q2_K); target attributes in kernels_avx512_target.h.
+#include "kernels/cpu/kernels_avx512_target.h"
 
 #include <cstring>
 
 #include "kernels/cpu/kernels_internal.h"
 
 #if defined(__x86_64__)
-
-#define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,bmi,bmi2")))
-#define T512BF \
-    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c,bmi,bmi2")))
-#define INL inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
 
 namespace ds4::kcpu {
 namespace {

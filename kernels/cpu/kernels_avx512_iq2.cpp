@@ -18,9 +18,7 @@
 // Every function has its own target attribute: the file builds with any -march and the code
 // runs only after kernels.cpp has checked CPUID (IQ2_XXS: also AVX512-VBMI; a VBMI-free
 // variant, IQ2XXSK, is the fallback).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/kernels_avx512_target.h"
 
 #include <cstring>
 
@@ -28,12 +26,6 @@
 #include "quant/iq2_tables.h"
 
 #if defined(__x86_64__)
-
-#define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,bmi,bmi2")))
-#define T512V \
-    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c,bmi,bmi2")))
-#define INL inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
 
 namespace ds4::kcpu {
 namespace {

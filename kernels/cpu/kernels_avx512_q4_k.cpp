@@ -11,9 +11,7 @@
 // word blend (panel) or vpackssdw (decode; never saturates). Accumulating one dpbusd chain on
 // top of the other's << 16 would be wrong: a negative low half borrows from the high word,
 // and vpdpwssd reads raw words. All integer sums are exact.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/kernels_avx512_target.h"
 
 #include <cstddef>
 #include <cstring>
@@ -21,10 +19,6 @@
 #include "kernels/cpu/kernels_internal.h"
 
 #if defined(__x86_64__)
-
-#define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,bmi,bmi2")))
-#define INL inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
 
 namespace ds4::kcpu {
 namespace {

@@ -15,10 +15,7 @@
 // to one zmm (lane b = block b), so the cvt and both muls are vector ops and only the 16
 // dependent scalar adds (3-cycle latency each, the real limit) remain.
 //
-// Every function has its own target attribute: the file builds with any -march.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/kernels_avx512_target.h"
 
 #include <array>
 #include <cstring>
@@ -27,10 +24,6 @@
 #include "kernels/cpu/kernels_internal.h"
 
 #if defined(__x86_64__)
-
-#define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,bmi,bmi2")))
-#define INL inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 16")
 
 namespace ds4::kcpu {
 namespace {

@@ -35,10 +35,14 @@ constexpr int64_t kMinJobMacs = 1 << 15;
 
 inline float round_bf16(float x) { return bf16_to_fp32(fp32_to_bf16(x)); }
 
+// GCC vector types for the elementwise passes (compiled for any target, vectorised by -march).
+typedef float vf16 __attribute__((vector_size(64)));
+typedef uint32_t vu16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
 // round_bf16 over a span, 16 lanes at a time: bit-identical to the scalar converters
 // (nearest even; NaN -> quieted, top payload kept).
 inline void round_bf16_span(float* x, size_t n) {
-    typedef uint32_t vu16 __attribute__((vector_size(64)));
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         vu16 u;
@@ -52,55 +56,53 @@ inline void round_bf16_span(float* x, size_t n) {
     for (; i < n; ++i) x[i] = round_bf16(x[i]);
 }
 
-// fp8_e4m3_block_roundtrip (quant/lowp.h) 16 lanes at a time, bit-identical: per block the
-// power-of-two scale s from amax, then each x/s (clamped to +-448) rounded to the E4M3 grid
-// (3 mantissa bits, nearest even, by integer rounding of the f32 bits; the subnormal grid
-// k*2^-9 by the 1.5*2^23 trick) and multiplied back by s. Blocks with a NaN or an infinite
-// amax (and widths not a multiple of 16) take the scalar code.
-inline void fp8_roundtrip_fast(float* x, int n, int block) {
-    typedef float vf16 __attribute__((vector_size(64)));
-    typedef uint32_t vu16 __attribute__((vector_size(64)));
-    typedef int32_t vi16 __attribute__((vector_size(64)));
-    if (block % 16 != 0 || n % block != 0) return fp8_e4m3_block_roundtrip(x, n, block);
+// max |x| over a block of 16-lane chunks; false when it holds a NaN or an infinity (those
+// blocks take the scalar round trips, which define their NaN/Inf behaviour).
+inline bool block_amax_finite(const float* xb, int block, float* amax_out) {
+    vf16 vmax = {};
+    vi16 bad = {};
+    for (int i = 0; i < block; i += 16) {
+        vu16 u;
+        std::memcpy(&u, xb + i, 64);
+        const vu16 au = u & 0x7FFFFFFFu;
+        vf16 a;
+        std::memcpy(&a, &au, 64);
+        bad |= (vi16)(au >= 0x7F800000u);
+        vmax = a > vmax ? a : vmax;
+    }
+    float amax = 0.0f;
+    bool nonfinite = false;
+    for (int l = 0; l < 16; ++l) amax = vmax[l] > amax ? vmax[l] : amax, nonfinite |= bad[l] != 0;
+    *amax_out = amax;
+    return !nonfinite;
+}
+
+// Block round trips through a low-precision format 16 lanes at a time, bit-identical to the
+// scalar quant/lowp.h code: per block the power-of-two scale s from amax (with its floor),
+// each x/s mapped to the format's grid by grid(v) (sign kept), times s. Blocks holding a NaN
+// or an infinity, and widths not a multiple of 16, take the scalar code.
+template <class Grid>
+inline void lowp_roundtrip_fast(float* x, int n, int block, void (*scalar)(float*, int, int), float amax_floor,
+                                float max_inv, Grid grid) {
+    if (block % 16 != 0 || n % block != 0) return scalar(x, n, block);
     for (int b0 = 0; b0 < n; b0 += block) {
         float* xb = x + b0;
-        vf16 vmax = {};
-        vi16 anynan = {};
-        for (int i = 0; i < block; i += 16) {
-            vu16 u;
-            std::memcpy(&u, xb + i, 64);
-            vf16 a;
-            const vu16 au = u & 0x7FFFFFFFu;
-            std::memcpy(&a, &au, 64);
-            anynan |= (vi16)(au > 0x7F800000u);
-            vmax = a > vmax ? a : vmax;
-        }
-        float amax = 0.0f;
-        bool nan = false;
-        for (int l = 0; l < 16; ++l) amax = vmax[l] > amax ? vmax[l] : amax, nan |= anynan[l] != 0;
-        if (nan || !(amax < INFINITY)) {
-            fp8_e4m3_block_roundtrip(xb, block, block);
+        float amax;
+        if (!block_amax_finite(xb, block, &amax)) {
+            scalar(xb, block, block);
             continue;
         }
-        amax = std::fmax(amax, kFp8AmaxFloor);
-        const float sc = ue8m0_round_scale(amax, kE4M3MaxInv);
+        const float sc = ue8m0_round_scale(std::fmax(amax, amax_floor), max_inv);
         for (int i = 0; i < block; i += 16) {
             vf16 v;
             std::memcpy(&v, xb + i, 64);
             v = v / sc;
-            v = v < -448.0f ? -448.0f : (v > 448.0f ? 448.0f : v);
             vu16 u;
             std::memcpy(&u, &v, 64);
             const vu16 sign = u & 0x80000000u, au = u & 0x7FFFFFFFu;
-            // normal range: round the mantissa to 3 bits, nearest even (carry into the exponent)
-            vu16 rn = (au + (0x7FFFFu + ((au >> 20) & 1u))) & 0xFFF00000u;
-            vf16 gn;
-            std::memcpy(&gn, &rn, 64);
-            gn = gn > 448.0f ? 448.0f : gn;
             vf16 a;
             std::memcpy(&a, &au, 64);
-            const vf16 gs = ((a * 512.0f + 12582912.0f) - 12582912.0f) * (1.0f / 512.0f);
-            const vf16 g = a < 0x1p-6f ? gs : gn;
+            const vf16 g = grid(a);  // |v| on the grid, non-negative
             vu16 gu;
             std::memcpy(&gu, &g, 64);
             gu |= sign;
@@ -112,61 +114,34 @@ inline void fp8_roundtrip_fast(float* x, int n, int block) {
     }
 }
 
-// fp4_e2m1_block_roundtrip 16 lanes at a time, bit-identical: per block the power-of-two
-// scale from amax, v = x/s clamped to +-6, rounded to the E2M1 grid {0,.5,1,1.5,2,3,4,6} ties
-// to even (steps 0.5 / 1 / 2 below 2 / 4 / 6; every scaled step is exact, the 1.5*2^23 trick
-// rounds), times s. Blocks with a NaN or infinite amax take the scalar code.
+// E4M3: |v| clamped to 448; normal range: mantissa rounded to 3 bits, nearest even, by
+// integer rounding of the f32 bits (the carry moves into the exponent); below 2^-6 the
+// subnormal grid k*2^-9 by the 1.5*2^23 trick.
+inline void fp8_roundtrip_fast(float* x, int n, int block) {
+    lowp_roundtrip_fast(x, n, block, fp8_e4m3_block_roundtrip, kFp8AmaxFloor, kE4M3MaxInv, [](vf16 a) {
+        a = a > 448.0f ? 448.0f : a;
+        vu16 au;
+        std::memcpy(&au, &a, 64);
+        const vu16 rn = (au + (0x7FFFFu + ((au >> 20) & 1u))) & 0xFFF00000u;
+        vf16 gn;
+        std::memcpy(&gn, &rn, 64);
+        gn = gn > 448.0f ? 448.0f : gn;
+        const vf16 gs = ((a * 512.0f + 12582912.0f) - 12582912.0f) * (1.0f / 512.0f);
+        return a < 0x1p-6f ? gs : gn;
+    });
+}
+
+// E2M1: |v| on {0, .5, 1, 1.5, 2, 3, 4, 6}, ties to even: steps 0.5 / 1 / 2 below 2 / 4 / 6
+// (every scaled step is exact; the 1.5*2^23 trick rounds), 6 above.
 inline void fp4_roundtrip_fast(float* x, int n, int block) {
-    typedef float vf16 __attribute__((vector_size(64)));
-    typedef uint32_t vu16 __attribute__((vector_size(64)));
-    typedef int32_t vi16 __attribute__((vector_size(64)));
-    if (block % 16 != 0 || n % block != 0) return fp4_e2m1_block_roundtrip(x, n, block);
-    const float magic = 12582912.0f;
-    for (int b0 = 0; b0 < n; b0 += block) {
-        float* xb = x + b0;
-        vf16 vmax = {};
-        vi16 bad = {};
-        for (int i = 0; i < block; i += 16) {
-            vu16 u;
-            std::memcpy(&u, xb + i, 64);
-            const vu16 au = u & 0x7FFFFFFFu;
-            vf16 a;
-            std::memcpy(&a, &au, 64);
-            bad |= (vi16)(au >= 0x7F800000u);
-            vmax = a > vmax ? a : vmax;
-        }
-        float amax = 0.0f;
-        bool nonfinite = false;
-        for (int l = 0; l < 16; ++l) amax = vmax[l] > amax ? vmax[l] : amax, nonfinite |= bad[l] != 0;
-        if (nonfinite) {
-            fp4_e2m1_block_roundtrip(xb, block, block);
-            continue;
-        }
-        amax = std::fmax(amax, kFp4AmaxFloor);
-        const float sc = ue8m0_round_scale(amax, kE2M1MaxInv);
-        for (int i = 0; i < block; i += 16) {
-            vf16 v;
-            std::memcpy(&v, xb + i, 64);
-            v = v / sc;
-            vu16 u;
-            std::memcpy(&u, &v, 64);
-            const vu16 sign = u & 0x80000000u, au = u & 0x7FFFFFFFu;
-            vf16 a;
-            std::memcpy(&a, &au, 64);
-            const vf16 lo = ((a * 2.0f + magic) - magic) * 0.5f;
-            const vf16 mid = ((a - 2.0f + magic) - magic) + 2.0f;
-            const vf16 hi = (((a - 4.0f) * 0.5f + magic) - magic) * 2.0f + 4.0f;
-            vf16 g = a < 2.0f ? lo : (a < 4.0f ? mid : hi);
-            g = a >= 6.0f ? 6.0f : g;
-            vu16 gu;
-            std::memcpy(&gu, &g, 64);
-            gu |= sign;
-            vf16 y;
-            std::memcpy(&y, &gu, 64);
-            y = y * sc;
-            std::memcpy(xb + i, &y, 64);
-        }
-    }
+    lowp_roundtrip_fast(x, n, block, fp4_e2m1_block_roundtrip, kFp4AmaxFloor, kE2M1MaxInv, [](vf16 a) {
+        const float magic = 12582912.0f;
+        const vf16 lo = ((a * 2.0f + magic) - magic) * 0.5f;
+        const vf16 mid = ((a - 2.0f + magic) - magic) + 2.0f;
+        const vf16 hi = (((a - 4.0f) * 0.5f + magic) - magic) * 2.0f + 4.0f;
+        const vf16 g = a < 2.0f ? lo : (a < 4.0f ? mid : hi);
+        return a >= 6.0f ? 6.0f : g;
+    });
 }
 
 class CpuBackend final : public Backend {
