@@ -200,6 +200,17 @@ public:
             if (T < 4) grain = std::max<int64_t>(grain, n_rows / (4 * pool_.size()));
             grain = (grain + 15) / 16 * 16;
             pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
+                if (e - b < 16 && e >= 16 && T <= 4) {
+                    // A short tail item (e.g. 24-row HC matrices): the kernel's 16-row path is
+                    // several times faster than its padded short-row path, so run the 16 rows
+                    // ending at e into scratch and keep rows [b, e) (each row's sum is the same).
+                    const int64_t b16 = e - 16;
+                    float* tmp = thread_f32(th, 2, size_t(16) * T);
+                    exact_rows(w, row0 + b16, 16, xf, ldx, T, n, tmp, 16, exact_block, th);
+                    for (int t = 0; t < T; ++t)
+                        for (int64_t r = b; r < e; ++r) y[size_t(t) * ldy + r] = tmp[size_t(t) * 16 + (r - b16)];
+                    return;
+                }
                 exact_rows(w, row0 + b, e - b, xf, ldx, T, n, y + b, ldy, exact_block, th);
             });
             return;
