@@ -199,19 +199,12 @@ public:
             int64_t grain = cpu::row_grain(n_rows, w.row_bytes, T, pool_.size());
             if (T < 4) grain = std::max<int64_t>(grain, n_rows / (4 * pool_.size()));
             grain = (grain + 15) / 16 * 16;
-            pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int th) {
-                if (e - b < 16 && e >= 16 && T <= 4) {
-                    // A short tail item (e.g. 24-row HC matrices): the kernel's 16-row path is
-                    // several times faster than its padded short-row path, so run the 16 rows
-                    // ending at e into scratch and keep rows [b, e) (each row's sum is the same).
-                    const int64_t b16 = e - 16;
-                    float* tmp = thread_f32(th, 2, size_t(16) * T);
-                    exact_rows(w, row0 + b16, 16, xf, ldx, T, n, tmp, 16, exact_block, th);
-                    for (int t = 0; t < T; ++t)
-                        for (int64_t r = b; r < e; ++r) y[size_t(t) * ldy + r] = tmp[size_t(t) * 16 + (r - b16)];
-                    return;
+            const int64_t items = seq_items(n_rows, grain);
+            pool_.parallel_for(items, 1, [&](int64_t b, int64_t e, int th) {
+                for (int64_t it = b; it < e; ++it) {
+                    const int64_t r0 = it * grain, r1 = seq_item_end(it, items, n_rows, grain);
+                    exact_rows(w, row0 + r0, r1 - r0, xf, ldx, T, n, y + r0, ldy, exact_block, th);
                 }
-                exact_rows(w, row0 + b, e - b, xf, ldx, T, n, y + b, ldy, exact_block, th);
             });
             return;
         }
@@ -231,10 +224,11 @@ public:
         const cpu::Act a = exact ? cpu::Act{} : cpu::convert_act(pool_, w.type, x, n, T * G, n, act_q_);
         const int64_t grain = exact ? (cpu::row_grain(G * rows, w.row_bytes, T, pool_.size()) + 15) / 16 * 16
                                     : cpu::row_grain(G * rows, w.row_bytes, T, pool_.size());
-        const int64_t n_blk = (rows + grain - 1) / grain;
+        const int64_t n_blk = exact ? seq_items(rows, grain) : (rows + grain - 1) / grain;
         pool_.parallel_for(G * n_blk, 1, [&](int64_t b, int64_t e, int th) {
             for (int64_t it = b; it < e; ++it) {
-                const int64_t g = it / n_blk, r0 = (it % n_blk) * grain, nr = std::min(rows - r0, grain);
+                const int64_t g = it / n_blk, blk = it % n_blk, r0 = blk * grain;
+                const int64_t nr = (exact ? seq_item_end(blk, n_blk, rows, grain) : std::min(rows, r0 + grain)) - r0;
                 float* yg = y + g * rows + r0;
                 if (exact) {
                     exact_rows(w, g * rows + r0, nr, x + g * n, G * n, T, n, yg, ldy, exact_block, th);
@@ -484,6 +478,17 @@ private:
     float* f32_buf(std::vector<float>& v, size_t n) {
         if (v.size() < n) v.resize(std::max(n, v.size() * 2));
         return v.data();
+    }
+
+    // Row items of the sequential-order kernel (grain a multiple of 16): whole 16-row groups,
+    // a partial last group joined to the last item, where the kernel overlaps it with the
+    // group before; alone it would take the kernel's much slower padded short-row path.
+    static int64_t seq_items(int64_t n_rows, int64_t grain) {
+        const int64_t groups = std::max<int64_t>(1, n_rows / 16), per_item = std::max<int64_t>(1, grain / 16);
+        return (groups + per_item - 1) / per_item;
+    }
+    static int64_t seq_item_end(int64_t item, int64_t n_items, int64_t n_rows, int64_t grain) {
+        return item + 1 == n_items ? n_rows : (item + 1) * grain;
     }
 
     static bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
