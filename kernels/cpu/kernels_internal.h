@@ -156,7 +156,7 @@ float dot_1x1(const void* w, const void* a, int64_t n) {
 }
 
 // Q4_K's 12 packed scale bytes -> 16 bytes: the 8 six-bit scales, then the 8 six-bit mins
-// (ggml's get_scale_min_k4 for all sub-blocks at once). Shared by the AVX2 and AVX-512 dots.
+// (ggml's get_scale_min_k4 for all sub-blocks at once). Used by the AVX2 dot.
 inline void q4k_unpack_scales(const uint8_t* s, uint32_t u[4]) {
     std::memcpy(u, s, 12);
     constexpr uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;

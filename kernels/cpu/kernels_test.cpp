@@ -73,6 +73,16 @@ std::vector<uint8_t> random_act(GgmlType t, int64_t rows, int64_t n, std::mt1993
     return a;
 }
 
+// ref[r * tok + c] = vec_dot_ref(weight row r, activation row c) for rows x tok.
+std::vector<float> reference_dots(GgmlType t, const std::vector<uint8_t>& w, const std::vector<uint8_t>& a, int rows,
+                                  int tok, int64_t n) {
+    const size_t wr = size_t(row_size(t, n)), ar = size_t(row_size(vec_dot_type(t), n));
+    std::vector<float> ref(size_t(rows) * tok);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < tok; ++c) ref[r * tok + c] = vec_dot_ref(t, w.data() + r * wr, a.data() + c * ar, n);
+    return ref;
+}
+
 double sum_abs_products(GgmlType t, const uint8_t* w, const uint8_t* a, int64_t n) {
     std::vector<float> wf(n), af(n);
     dequantize_row(t, w, wf.data(), n);
@@ -164,9 +174,7 @@ TEST(KernelGemm, TilesMatchReferenceEveryLevel) {
             const auto w = random_weights(t, max_rows, n, rng);
             const auto a = random_act(t, max_tok, n, rng);
             const size_t wr = size_t(row_size(t, n)), ar = size_t(row_size(vec_dot_type(t), n));
-            std::vector<float> ref(size_t(max_rows) * max_tok);
-            for (int r = 0; r < max_rows; ++r)
-                for (int c = 0; c < max_tok; ++c) ref[r * max_tok + c] = vec_dot_ref(t, w.data() + r * wr, a.data() + c * ar, n);
+            const std::vector<float> ref = reference_dots(t, w, a, max_rows, max_tok, n);
             std::vector<std::pair<std::string, GemmFn>> fns;
             for (CpuIsa isa : kSimdLevels) {
                 if (!cpu_isa_supported(isa)) continue;
@@ -260,9 +268,7 @@ TEST(KernelGemm, ExactKernelsBitIdenticalToReference) {
             const auto w = random_weights(t, max_rows, n, rng);
             const auto a = random_act(t, max_tok, n, rng);
             const size_t wr = size_t(row_size(t, n)), ar = size_t(row_size(vec_dot_type(t), n));
-            std::vector<float> ref(size_t(max_rows) * max_tok);
-            for (int r = 0; r < max_rows; ++r)
-                for (int c = 0; c < max_tok; ++c) ref[r * max_tok + c] = vec_dot_ref(t, w.data() + r * wr, a.data() + c * ar, n);
+            const std::vector<float> ref = reference_dots(t, w, a, max_rows, max_tok, n);
             for (int rows : {1, 2, 5, 15, 16, 17, 31, 32, 33, 40}) {
                 for (int tok : {1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 33, 35}) {
                     const int64_t ldy = rows + 5;
