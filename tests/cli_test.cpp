@@ -143,3 +143,33 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
     ASSERT_EQ(d.code, 0) << d.err;
     EXPECT_EQ(d.out, text);
 }
+
+TEST(Cli, BenchCsvAndPairedRoofline) {
+    std::string m = model_or_skip();
+    ASSERT_FALSE(m.empty()) << "make-synthetic failed";
+    RunResult r = run("./ds4-bench -m " + m + " -t 2 --ctx-start 16 --ctx-max 40 --step-incr 16 --gen-tokens 4 --roofline");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("ctx_tokens,prefill_tokens,prefill_tps,gen_tokens,gen_tps,kvcache_bytes\n16,16,"),
+              std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\n32,16,"), std::string::npos) << r.out;  // frontiers 16, 32, 40
+    EXPECT_NE(r.out.find("\n40,8,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("roofline pairs: 8 x"), std::string::npos) << r.out;  // at least 8 pairs
+    unsigned long long bpt = 0;
+    double bw = 0, frac = 0;
+    const size_t at = r.out.find("\nroofline: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    ASSERT_EQ(sscanf(r.out.c_str() + at, "\nroofline: bytes_per_token=%llu bandwidth_gbs=%lf achieved_fraction=%lf", &bpt,
+                     &bw, &frac), 3) << r.out;
+    EXPECT_GT(bpt, 0u);
+    EXPECT_LT(bpt, (unsigned long long)slurp(m).size());  // routed experts: only K of them per token
+    EXPECT_GT(bw, 0.0);
+    EXPECT_GT(frac, 0.0);
+    EXPECT_LT(frac, 100.0);
+
+    r = run("./ds4-bench -m " + m + " --ctx-start 64 --ctx-max 32");
+    EXPECT_NE(r.code, 0);
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    r = run("./ds4-bench --gen-tokens 0");
+    EXPECT_NE(r.code, 0);
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+}

@@ -2,7 +2,8 @@
 # make bench: ds4 against llama.cpp on the synthetic bench models, results into docs/PERFORMANCE.md.
 #
 # For each model: prefill of a 512-token prompt + 32-token greedy decode, REPS runs (each a
-# fresh process), medians. ds4 through ./ds4-bench (the last run with --roofline), llama.cpp
+# fresh process), medians. ds4 through ./ds4-bench --roofline (its paired read-pass/decode
+# fraction, see ds4_bench_main.cpp; the median over the runs), llama.cpp
 # through node-llama-cpp 3.22.1 (tests/bench/llama_peer.mjs, installed into build/peer) or,
 # with LLAMA_CPP=/path/to/llama-bench, a llama.cpp build of your own. Peak RSS of every run
 # from /usr/bin/time -v; the 1-minute load average before every run.
@@ -152,37 +153,33 @@ bench_model() {
   cat "$model" >/dev/null
   local d=$OUTDIR/$name
   mkdir -p "$d"
-  local ds4_p="" ds4_g="" ds4_rss="" ds4_anon="" ds4_file="" loads="" cpus="" bpt="" bw="" r roof
+  local ds4_p="" ds4_g="" ds4_rss="" ds4_anon="" ds4_file="" loads="" cpus="" bpt="" bws="" fracs="" r
   for r in $(seq "$REPS"); do
     wait_for_quiet
     loads="$loads $(load1)"
-    roof=(); [ "$r" = "$REPS" ] && roof=(--roofline)
     run_measured "$d/ds4.$r.out" "$d/ds4.$r.err" ./ds4-bench -m "$model" -t "$THREADS" --ctx-start "$PROMPT" \
-      --ctx-max "$PROMPT" --gen-tokens "$GEN" "${roof[@]}" \
+      --ctx-max "$PROMPT" --gen-tokens "$GEN" --roofline \
       || { tail -3 "$d/ds4.$r.err" >&2; die "ds4-bench failed on $model (log: $d/ds4.$r.err)"; }
     local row; row=$(awk -F, -v c="$PROMPT" '$1==c' "$d/ds4.$r.out" | tail -1)
     [ -n "$row" ] || die "ds4-bench printed no row for ctx $PROMPT ($d/ds4.$r.out)"
     ds4_p="$ds4_p $(echo "$row" | cut -d, -f3)"
     ds4_g="$ds4_g $(echo "$row" | cut -d, -f5)"
     cpus="$cpus $(cpu_pct "$d/ds4.$r.err" | tr -d %)"
-    # the --roofline run holds a 1 GiB bandwidth buffer: its RSS is not the engine's
-    if [ ${#roof[@]} = 0 ] || [ "$REPS" = 1 ]; then
-      ds4_rss="$ds4_rss $(maxrss_mib "$d/ds4.$r.err")"
-      ds4_anon="$ds4_anon $(mem_mib "$d/ds4.$r.err" 1)"; ds4_file="$ds4_file $(mem_mib "$d/ds4.$r.err" 2)"
-    fi
-    if [ ${#roof[@]} = 1 ]; then
-      bpt=$(sed -n 's/.*bytes_per_token=\([0-9]*\).*/\1/p' "$d/ds4.$r.out")
-      bw=$(sed -n 's/.*bandwidth_gbs=\([0-9.]*\).*/\1/p' "$d/ds4.$r.out")
-    fi
+    ds4_rss="$ds4_rss $(maxrss_mib "$d/ds4.$r.err")"
+    ds4_anon="$ds4_anon $(mem_mib "$d/ds4.$r.err" 1)"; ds4_file="$ds4_file $(mem_mib "$d/ds4.$r.err" 2)"
+    # roofline: the read pass over the decode's own weight bytes, paired token by token
+    bpt=$(sed -n 's/^roofline: .*bytes_per_token=\([0-9]*\).*/\1/p' "$d/ds4.$r.out")
+    bws="$bws $(sed -n 's/^roofline: .*bandwidth_gbs=\([0-9.]*\).*/\1/p' "$d/ds4.$r.out")"
+    fracs="$fracs $(sed -n 's/^roofline: .*achieved_fraction=\([0-9.]*\).*/\1/p' "$d/ds4.$r.out")"
     echo "bench: ds4   run $r: prefill $(echo "$row" | cut -d, -f3) t/s, decode $(echo "$row" | cut -d, -f5) t/s, rss $(maxrss_mib "$d/ds4.$r.err") MiB (anon $(mem_mib "$d/ds4.$r.err" 1), file $(mem_mib "$d/ds4.$r.err" 2)), cpu $(cpu_pct "$d/ds4.$r.err"), load $(echo $loads | awk '{print $NF}')"
   done
   local P G RSS KV
   P=$(echo "$ds4_p" | median); G=$(echo "$ds4_g" | median); RSS=$(echo "$ds4_rss" | maxof)
   local ANON FILEM; ANON=$(echo "$ds4_anon" | maxof); FILEM=$(echo "$ds4_file" | maxof)
   KV=$(awk -F, -v c="$PROMPT" '$1==c{print $6}' "$d/ds4.1.out" | tail -1)
-  local roof_tps frac
+  local roof_tps frac bw
+  bw=$(echo "$bws" | median); frac=$(echo "$fracs" | median)
   roof_tps=$(awk -v bw="$bw" -v b="$bpt" 'BEGIN{if(b>0) printf "%.2f", bw*1e9/b}')
-  frac=$(awk -v g="$G" -v r="$roof_tps" 'BEGIN{if(r>0) printf "%.3f", g/r}')
 
   local lp="" lg="" lrss="" lanon="" lfile="" LP="" LG="" LRSS="" LANON="" LFILE="" lver=""
   if [ "$peer_ready" = 1 ]; then
@@ -251,7 +248,6 @@ EOF
     "$LP" "$LG" "$LRSS" "$LANON" "$LFILE" "$lver" "$rp" "$rg"
   echo
   local fmt_bw=${bw:-?}
-  [ "$REPS" = 1 ] && RSS="$RSS incl. 1 GiB roofline buffer"
   RESULTS+=("| $DATE | \`$COMMIT\` | $CPU, $CORES cores, ${fmt_bw} GB/s | $name | $THREADS | ${P:--} | ${G:--} | ${roof_tps:--} (${frac:--}) | ${LP:--} | ${LG:--} | ${rp:--} | ${rg:--} | ${RSS:--} (anon ${ANON:--}) / ${LRSS:--} (anon ${LANON:--}) | ${LOADMAX:--} (${CPUMIN:--}%) |")
 }
 
