@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstring>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 #include "model/dot.h"
 #include "model/torch_cpu.h"
 #include "quant/float16.h"
@@ -111,155 +115,265 @@ void attend_blocks_exact(const float* qh, const RowSet& rs, float sink, int D, f
 // attend_blocks_exact for up to 16 heads at once, one head per vector lane: every per-head
 // quantity (score dots, exp, sums, P.V, rescale) keeps the scalar kernel's exact operation
 // order; the lanes only run independent heads side by side. Bit-identical to the scalar code
-// (fp-contract=off: mul and add round separately, as there).
+// (fp-contract=off: mul and add round separately, as there). Everything per head stays in
+// [x][lane] layout -- scores [slot][head], the output accumulator [dim][head] -- so the softmax
+// bookkeeping is whole-vector work and only q (in) and the output (out) are transposed.
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
+typedef uint32_t vu16 __attribute__((vector_size(64)));
 
 // Unaligned, aliasing views of 16 floats (macros: no 64-byte vector crosses a call, so the
-// PORTABLE (AVX2) build has no ABI question either).
+// PORTABLE (AVX2) build has no ABI question either; helpers take memory in and out).
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define load16(p) (*reinterpret_cast<const v16u*>(p))
 #define store16(p, v) (*reinterpret_cast<v16u*>(p) = (v))
+#define splat16(c) ((c) - v16{})  // c - (+0) == c for every c, -0 included
 
-// tcpu::expf per lane, in place on 16 floats; lanes hold finite values, -inf or NaN.
-// (Memory in and out: no 64-byte vector crosses a call, whatever the -march.)
+// fmaf per lane: one rounding, as std::fmaf in tcpu::expf.
+#ifdef __AVX512F__
+#define fma16(a, b, c) ((v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#else
+#define fma16(a, b, c)                                                               \
+    ({                                                                               \
+        const v16 a_ = (a), b_ = (b), c_ = (c);                                      \
+        v16 r_;                                                                      \
+        for (int l_ = 0; l_ < 16; ++l_) r_[l_] = std::fmaf(a_[l_], b_[l_], c_[l_]);  \
+        r_;                                                                          \
+    })
+#endif
+
+// The hot loops (scores, P.V) keep kWide accumulator vectors of kLanes lanes in registers:
+// with AVX-512, 16 of the 32 zmm registers, all 16 heads per pass; without it, 8 of the 16 ymm
+// registers, the 16 heads in two passes of 8 (16-float vectors there are register pairs that
+// GCC spills).
+#ifdef __AVX512F__
+typedef float vacc __attribute__((vector_size(64)));
+typedef float vaccu __attribute__((vector_size(64), aligned(4), may_alias));
+constexpr int kWide = 16;
+#else
+typedef float vacc __attribute__((vector_size(32)));
+typedef float vaccu __attribute__((vector_size(32), aligned(4), may_alias));
+constexpr int kWide = 8;
+#endif
+constexpr int kLanes = sizeof(vacc) / sizeof(float);
+#define loadacc(p) (*reinterpret_cast<const vaccu*>(p))
+#define storeacc(p, v) (*reinterpret_cast<vaccu*>(p) = (v))
+
+// tcpu::expf per lane, in place on 16 floats; lanes hold finite values, -inf or NaN. Lanes
+// that tcpu::expf clamps are computed from 0 (no out-of-range int conversion) and then
+// replaced: 0 below -104, inf above 100, and a NaN argument comes back unchanged (the scalar
+// code propagates it through every fma).
 inline void expf16(float* p) {
     const v16 d = load16(p);
     const float R_LN2f = 1.442695040888963407359924681001892137426645954152985934135449406931f;
     const float L2Uf = 0.693145751953125f, L2Lf = 1.428606765330187045e-06f;
     const vi16 big = d < -104.0f, inf = d > 100.0f, nan = d != d;
-    v16 dc = d;
-    for (int l = 0; l < 16; ++l) dc[l] = big[l] || inf[l] || nan[l] ? 0.0f : d[l];
+    const v16 dc = (big | inf | nan) ? v16{} : d;
     // rint (nearest even) of |x| < 2^22 via the 1.5*2^23 trick; exact for these magnitudes.
     const v16 x = dc * R_LN2f;
     const v16 qf = (x + 12582912.0f) - 12582912.0f;
     const vi16 q = __builtin_convertvector(qf, vi16);
-    v16 u;
-    for (int l = 0; l < 16; ++l) {
-        float sl = std::fmaf(qf[l], -L2Uf, dc[l]);
-        sl = std::fmaf(qf[l], -L2Lf, sl);
-        float ul = 0.000198527617612853646278381f;
-        ul = std::fmaf(ul, sl, 0.00139304355252534151077271f);
-        ul = std::fmaf(ul, sl, 0.00833336077630519866943359f);
-        ul = std::fmaf(ul, sl, 0.0416664853692054748535156f);
-        ul = std::fmaf(ul, sl, 0.166666671633720397949219f);
-        ul = std::fmaf(ul, sl, 0.5f);
-        ul = 1.0f + std::fmaf(sl * sl, ul, sl);
-        const int q1 = q[l] >> 1, q2 = q[l] - q1;
-        uint32_t b1 = uint32_t(q1 + 127) << 23, b2 = uint32_t(q2 + 127) << 23;
-        float f1, f2;
-        std::memcpy(&f1, &b1, 4);
-        std::memcpy(&f2, &b2, 4);
-        ul = ul * f1 * f2;
-        if (big[l]) ul = 0.0f;
-        if (inf[l]) ul = INFINITY;
-        if (nan[l]) ul = d[l];
-        u[l] = ul;
-    }
+    v16 s = fma16(qf, splat16(-L2Uf), dc);
+    s = fma16(qf, splat16(-L2Lf), s);
+    v16 u = splat16(0.000198527617612853646278381f);
+    u = fma16(u, s, splat16(0.00139304355252534151077271f));
+    u = fma16(u, s, splat16(0.00833336077630519866943359f));
+    u = fma16(u, s, splat16(0.0416664853692054748535156f));
+    u = fma16(u, s, splat16(0.166666671633720397949219f));
+    u = fma16(u, s, splat16(0.5f));
+    u = 1.0f + fma16(s * s, u, s);
+    // u * 2^q1 * 2^(q - q1), the powers built from their exponent bits (q1, q - q1 in [-75, 75]).
+    const vi16 q1 = q >> 1, q2 = q - q1;
+    u = u * (v16)((q1 + 127) << 23) * (v16)((q2 + 127) << 23);
+    u = big ? v16{} : u;
+    u = inf ? splat16(INFINITY) : u;
+    u = nan ? d : u;
     store16(p, u);
 }
 
-// NH <= 16 heads starting at qh (stride D), outputs at oh (stride D).
+// bf16_to_fp32(fp32_to_bf16(x)) per lane, 16 floats from in to out.
+inline void round_bf16_16(const float* in, float* out) {
+    const vu16 u = (vu16)load16(in);
+    const vi16 is_nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    const vu16 r = is_nan ? (u | 0x400000u) & 0xFFFF0000u : (u + (0x7FFFu + ((u >> 16) & 1u))) & 0xFFFF0000u;
+    store16(out, (v16)r);
+}
+
+// tcpu::sum(x, n) for 16 independent lanes, x[j * 16 + lane], n <= kBlock. At that size every
+// level_sum inside covers fewer addends than its smallest step (16), so each reduces to a
+// sequential sum plus its three empty upper levels -- added here too, as there.
+inline void sum16(const float* x, int n, float* out) {
+    static_assert(kBlock / 8 / 4 < 16, "level_sum carries between levels: not emulated");
+    constexpr int W = 8, ILP = 4;
+    const v16 z = {};
+    // level_sum(size, x(i)) with x(i) = slot idx (an expression in i), for size < 16.
+#define LEVEL_SUM16(acc, size, i, idx)                                       \
+    do {                                                                     \
+        acc = z;                                                             \
+        for (int i = 0; i < (size); ++i) acc = acc + load16(x + (idx) * 16); \
+        acc = ((acc + z) + z) + z;                                           \
+    } while (0)
+    if (n < W) {  // scalar_inner_sum: 4 interleaved accumulators
+        const int n4 = n / ILP;
+        v16 p[ILP];
+        for (int k = 0; k < ILP; ++k) LEVEL_SUM16(p[k], n4, i, i * ILP + k);
+        for (int i = n4 * ILP; i < n; ++i) p[0] = p[0] + load16(x + i * 16);
+        for (int k = 1; k < ILP; ++k) p[0] = p[0] + p[k];
+        store16(out, p[0]);
+        return;
+    }
+    const int nv = n / W, nv4 = nv / ILP;
+    v16 lane[ILP][W];
+    for (int k = 0; k < ILP; ++k)
+        for (int l = 0; l < W; ++l) LEVEL_SUM16(lane[k][l], nv4, i, (i * ILP + k) * W + l);
+#undef LEVEL_SUM16
+    for (int v = nv4 * ILP; v < nv; ++v)
+        for (int l = 0; l < W; ++l) lane[0][l] = lane[0][l] + load16(x + (v * W + l) * 16);
+    for (int k = 1; k < ILP; ++k)
+        for (int l = 0; l < W; ++l) lane[0][l] = lane[0][l] + lane[k][l];
+    v16 acc = z;
+    for (int i = nv * W; i < n; ++i) acc = acc + load16(x + i * 16);
+    for (int l = 0; l < W; ++l) acc = acc + lane[0][l];
+    store16(out, acc);
+}
+
+// Scores of R rows for the 16 heads of qT ([dim][lane]): R independent sequential dots, so
+// one q load feeds R broadcast multiplies and the add chains overlap.
+template <int R>
+inline void score_rows(const float* qT, const float* const* r, int D, float scale, float* const* out) {
+    for (int l0 = 0; l0 < 16; l0 += kLanes) {
+        vacc s[R] = {};
+        for (int i = 0; i < D; ++i) {
+            const vacc qv = loadacc(qT + i * 16 + l0);
+#pragma GCC unroll 16
+            for (int k = 0; k < R; ++k) s[k] = s[k] + qv * r[k][i];
+        }
+#pragma GCC unroll 16
+        for (int k = 0; k < R; ++k) storeacc(out[k] + l0, s[k] * scale);
+    }
+}
+
+// P.V for dims [i0, i0 + K) of all 16 heads: acc[dim] (head lanes) sums p[a] * r[a][dim]
+// sequentially over the n live rows (p: bf16-rounded probabilities, [row][lane]), then
+// oT = oT * rescale + acc, as the scalar code does per head.
+template <int K>
+inline void pv_dims(const float* p, const float* const* r, int n, int i0, const float* rescale, float* oT) {
+    float* o = oT + size_t(i0) * 16;
+    for (int l0 = 0; l0 < 16; l0 += kLanes) {
+        vacc acc[K] = {};
+        for (int a = 0; a < n; ++a) {
+            const vacc pa = loadacc(p + a * 16 + l0);
+            const float* ra = r[a] + i0;
+            __asm__("" : "+r"(ra));  // keeps ra[k] a constant displacement off one register
+#pragma GCC unroll 16
+            for (int k = 0; k < K; ++k) acc[k] = acc[k] + pa * ra[k];
+        }
+        const vacc rs = loadacc(rescale + l0);
+#pragma GCC unroll 16
+        for (int k = 0; k < K; ++k) storeacc(o + k * 16 + l0, loadacc(o + k * 16 + l0) * rs + acc[k]);
+    }
+}
+
+// dst[c * ds + r] = src[r * ss + c] for a 16x16 tile: source rows from n_src on read as 0,
+// destination rows from n_dst on are not written. Four rounds of swapping the off-diagonal
+// w x w blocks (w = 8, 4, 2, 1), each a two-source shuffle per row pair.
+inline void transpose16(const float* src, size_t ss, int n_src, float* dst, size_t ds, int n_dst) {
+    v16 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) r[i] = i < n_src ? load16(src + i * ss) : v16{};
+#pragma GCC unroll 4
+    for (int w = 8; w >= 1; w /= 2) {
+        vi16 lo, hi;
+        for (int c = 0; c < 16; ++c) lo[c] = c & w ? 16 + c - w : c, hi[c] = c & w ? 16 + c : c + w;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i)
+            if (!(i & w)) {
+                const v16 a = r[i], b = r[i + w];
+                r[i] = __builtin_shuffle(a, b, lo);
+                r[i + w] = __builtin_shuffle(a, b, hi);
+            }
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c)
+        if (c < n_dst) store16(dst + c * ds, r[c]);
+}
+
+// NH <= 16 heads starting at qh (stride D), outputs at oh (stride D); D <= 1024.
 void attend_blocks_exact16(const float* qh, int NH, const RowSet& rs, const float* sinks, int D, float scale,
                            float* oh) {
-    alignas(64) float qT[1024 * 16];
-    alignas(64) float ps[kBlock * 16];   // [slot][lane]
-    alignas(64) float pb[16][kBlock];    // bf16-rounded probabilities, per head
-    alignas(64) float pv[1024];
-    for (int i = 0; i < D; ++i)
+    alignas(64) float qT[1024 * 16];     // q, [dim][lane]
+    alignas(64) float oT[1024 * 16];     // output accumulator, [dim][lane]
+    alignas(64) float ps[kBlock * 16];   // scores, then probabilities, [slot][lane]
+    alignas(64) float pl[kBlock * 16];   // bf16-rounded probabilities of the live slots, [row][lane]
+    alignas(64) float m[16], sum[16], rescale[16], junk[16];
+    const int D16 = D / 16 * 16;
+    for (int i = 0; i < D16; i += 16) transpose16(qh + i, D, NH, qT + i * 16, 16, 16);
+    for (int i = D16; i < D; ++i)
         for (int l = 0; l < 16; ++l) qT[i * 16 + l] = l < NH ? qh[size_t(l) * D + i] : 0.0f;
-    for (int h = 0; h < NH; ++h)
-        for (int i = 0; i < D; ++i) oh[size_t(h) * D + i] = 0.0f;
-    float m[16], sum[16];
+    std::fill(oT, oT + size_t(D) * 16, 0.0f);
     for (int l = 0; l < 16; ++l) m[l] = -INFINITY, sum[l] = 0;
     auto row = [&](int s) -> const float* {
         if (s < rs.comp_slot0) return s < rs.n_win ? rs.rows[s] : nullptr;
         const int c = s - rs.comp_slot0;
         return c < rs.n_rows - rs.n_win ? rs.rows[rs.n_win + c] : nullptr;
     };
-    const v16 vninf = v16{} - INFINITY;
+    const v16 vninf = splat16(-INFINITY);
     for (int k0 = 0; k0 < rs.n_slots; k0 += kBlock) {
         const int blk = std::min(kBlock, rs.n_slots - k0);
-        const float* r[kBlock];
-        int live[kBlock], n_live = 0;
+        // Live (non-padding) slots, compacted: their rows and where their scores go.
+        const float* rl[kBlock];
+        float* sl[kBlock];
+        int n_live = 0;
         for (int j = 0; j < blk; ++j) {
-            r[j] = row(k0 + j);
-            if (r[j]) live[n_live++] = j;
+            const float* r = row(k0 + j);
+            if (r) rl[n_live] = r, sl[n_live++] = ps + j * 16;
             else store16(ps + j * 16, vninf);
         }
-        // Scores: 4 rows per pass for independent add chains.
+        // Scores, kWide rows per pass; the tail in passes of 8 and 4 (at least 3 add chains in
+        // flight), the last one padded with repeats of the final row that write to a junk slot.
         int a = 0;
-        for (; a + 4 <= n_live; a += 4) {
-            const float *r0 = r[live[a]], *r1 = r[live[a + 1]], *r2 = r[live[a + 2]], *r3 = r[live[a + 3]];
-            v16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
-            for (int i = 0; i < D; ++i) {
-                const v16 qv = load16(qT + i * 16);
-                s0 = s0 + qv * r0[i];
-                s1 = s1 + qv * r1[i];
-                s2 = s2 + qv * r2[i];
-                s3 = s3 + qv * r3[i];
+        for (; a + kWide <= n_live; a += kWide) score_rows<kWide>(qT, rl + a, D, scale, sl + a);
+        if (kWide > 8 && a + 8 <= n_live) score_rows<8>(qT, rl + a, D, scale, sl + a), a += 8;
+        for (; a < n_live; a += 4) {
+            const float* r4[4];
+            float* s4[4];
+            for (int k = 0; k < 4; ++k) {
+                const bool in = a + k < n_live;
+                r4[k] = rl[in ? a + k : n_live - 1];
+                s4[k] = in ? sl[a + k] : junk;
             }
-            store16(ps + live[a] * 16, s0 * scale);
-            store16(ps + live[a + 1] * 16, s1 * scale);
-            store16(ps + live[a + 2] * 16, s2 * scale);
-            store16(ps + live[a + 3] * 16, s3 * scale);
+            score_rows<4>(qT, r4, D, scale, s4);
         }
-        for (; a < n_live; ++a) {
-            const float* r0 = r[live[a]];
-            v16 s0 = {};
-            for (int i = 0; i < D; ++i) s0 = s0 + load16(qT + i * 16) * r0[i];
-            store16(ps + live[a] * 16, s0 * scale);
-        }
-        v16 bm;
-        for (int l = 0; l < 16; ++l) bm[l] = m[l];
+        v16 vbm = load16(m);
         for (int j = 0; j < blk; ++j) {
             const v16 pj = load16(ps + j * 16);
-            for (int l = 0; l < 16; ++l) bm[l] = pj[l] > bm[l] ? pj[l] : bm[l];
+            vbm = pj > vbm ? pj : vbm;
         }
         for (int j = 0; j < blk; ++j) {
-            store16(ps + j * 16, load16(ps + j * 16) - bm);
+            store16(ps + j * 16, load16(ps + j * 16) - vbm);
             expf16(ps + j * 16);
         }
-        float rescale[16];
-        for (int h = 0; h < NH; ++h) {
-            rescale[h] = tcpu::expf(m[h] - bm[h]);
-            float ph[kBlock];
-            for (int j = 0; j < blk; ++j) {
-                ph[j] = ps[j * 16 + h];
-                pb[h][j] = bf16_to_fp32(fp32_to_bf16(ph[j]));
-            }
-            sum[h] = sum[h] * rescale[h] + tcpu::sum(ph, blk);
-            m[h] = bm[h];
-        }
-        // P.V per head, 128 dims at a time (8 vectors), sequential over the live slots.
-        for (int h = 0; h < NH; ++h) {
-            float* o = oh + size_t(h) * D;
-            int i0 = 0;
-            for (; i0 + 128 <= D; i0 += 128) {
-                v16 acc[8] = {};
-                for (int a2 = 0; a2 < n_live; ++a2) {
-                    const int j = live[a2];
-                    const float pj = pb[h][j];
-                    const float* rv = r[j] + i0;
-                    for (int u = 0; u < 8; ++u) acc[u] = acc[u] + pj * load16(rv + 16 * u);
-                }
-                for (int u = 0; u < 8; ++u) store16(pv + i0 + 16 * u, acc[u]);
-            }
-            for (int i = i0; i < D; ++i) pv[i] = 0.0f;
-            for (int a2 = 0; a2 < n_live; ++a2) {
-                const int j = live[a2];
-                const float pj = pb[h][j];
-                for (int i = i0; i < D; ++i) pv[i] += pj * r[j][i];
-            }
-            const float rs_h = rescale[h];
-            for (int i = 0; i < D; ++i) o[i] = o[i] * rs_h + pv[i];
-        }
+        store16(rescale, load16(m) - vbm);
+        expf16(rescale);
+        store16(m, vbm);
+        alignas(64) float bsum[16];
+        sum16(ps, blk, bsum);
+        store16(sum, load16(sum) * load16(rescale) + load16(bsum));
+        for (int b = 0; b < n_live; ++b) round_bf16_16(sl[b], pl + b * 16);
+        // P.V, kWide dims (accumulators) per pass over the live rows.
+        int i0 = 0;
+        for (; i0 + kWide <= D; i0 += kWide) pv_dims<kWide>(pl, rl, n_live, i0, rescale, oT);
+        for (; i0 + 4 <= D; i0 += 4) pv_dims<4>(pl, rl, n_live, i0, rescale, oT);
+        for (; i0 < D; ++i0) pv_dims<1>(pl, rl, n_live, i0, rescale, oT);
     }
-    for (int h = 0; h < NH; ++h) {
-        const float s = sum[h] + tcpu::expf(sinks[h] - m[h]);
-        float* o = oh + size_t(h) * D;
-        for (int i = 0; i < D; ++i) o[i] /= s;
-    }
+    alignas(64) float den[16];
+    for (int l = 0; l < 16; ++l) den[l] = (l < NH ? sinks[l] : 0.0f) - m[l];
+    expf16(den);
+    store16(den, load16(sum) + load16(den));
+    for (int i = 0; i < D; ++i) store16(oT + i * 16, load16(oT + i * 16) / load16(den));
+    for (int i = 0; i < D16; i += 16) transpose16(oT + i * 16, 16, 16, oh + i, D, NH);
+    for (int h = 0; h < NH; ++h)
+        for (int i = D16; i < D; ++i) oh[size_t(h) * D + i] = oT[i * 16 + h];
 }
 
 }  // namespace
