@@ -19,6 +19,7 @@ using Clock = std::chrono::steady_clock;
 struct Stat {
     double sec[2] = {0, 0};  // [decode, prefill]
     uint64_t calls[2] = {0, 0};
+    double bytes[2] = {0, 0};  // weight bytes streamed (matmuls, experts)
 };
 
 // "blk.12.attn_q_b.weight" -> "attn_q_b"; "output.weight" -> "output".
@@ -63,14 +64,14 @@ public:
         Stat& s = weight_stat(w);
         const auto t0 = Clock::now();
         b_->matmul(w, row0, n_rows, x, ldx, T, y, ldy, aq, exact_block);
-        add(s, T, since(t0));
+        add(s, T, since(t0), double(n_rows) * double(w.row_bytes));
     }
     void matmul_groups(const Weight& w, int G, int64_t rows, const float* x, int T, float* y, int64_t ldy,
                        int exact_block) override {
         Stat& s = weight_stat(w);
         const auto t0 = Clock::now();
         b_->matmul_groups(w, G, rows, x, T, y, ldy, exact_block);
-        add(s, T, since(t0));
+        add(s, T, since(t0), double(G) * double(rows) * double(w.row_bytes));
     }
     void get_rows(const Weight& t, const int32_t* ids, int T, float* y) override {
         timed("get_rows", T, [&] { b_->get_rows(t, ids, T, y); });
@@ -136,9 +137,16 @@ public:
     }
     void moe(const Weight& gate, const Weight& up, const Weight& down, const float* x, int T, const int32_t* sel,
              const float* weight, int k, float clamp, ActQuant aq, bool bf16_hidden, float* out, bool exact) override {
+        // bytes: the distinct experts' slices (each streamed once per call)
+        const int64_t E = std::max<int64_t>(1, gate.ne[2]);
+        std::vector<bool> used(size_t(E), false);
+        int64_t n_used = 0;
+        for (int i = 0; i < T * k; ++i)
+            if (sel[i] >= 0 && sel[i] < E && !used[size_t(sel[i])]) used[size_t(sel[i])] = true, ++n_used;
+        const double bytes = double(n_used) * double(gate.ne[1] * gate.row_bytes + up.ne[1] * up.row_bytes + down.ne[1] * down.row_bytes);
         timed("moe (ffn_*_exps)", T, [&] {
             b_->moe(gate, up, down, x, T, sel, weight, k, clamp, aq, bf16_hidden, out, exact);
-        });
+        }, bytes);
     }
     void swiglu(float* g, const float* u, size_t n, float clamp, bool exact) override {
         timed("swiglu", 0, [&] { b_->swiglu(g, u, n, clamp, exact); });
@@ -147,9 +155,10 @@ public:
 private:
     static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
     // Every op counts towards the phase of the forward pass it runs in (set by the engine).
-    void add(Stat& s, int, double sec) {
+    void add(Stat& s, int, double sec, double bytes = 0) {
         s.sec[phase_] += sec;
         s.calls[phase_]++;
+        s.bytes[phase_] += bytes;
     }
     Stat& stat(const char* name) {
         auto it = by_name_.find(name);
@@ -164,11 +173,11 @@ private:
         return *s;
     }
     template <class F>
-    void timed(const char* name, int T, F&& f) {
+    void timed(const char* name, int T, F&& f, double bytes = 0) {
         Stat& s = stat(name);
         const auto t0 = Clock::now();
         f();
-        add(s, T, since(t0));
+        add(s, T, since(t0), bytes);
     }
 
     void report() {
@@ -176,27 +185,35 @@ private:
         auto it = by_name_.find("forward");
         if (it != by_name_.end()) fwd = &it->second;
         std::vector<std::pair<std::string, const Stat*>> rows;
-        double ops[2] = {0, 0};
+        double ops[2] = {0, 0}, stream_sec = 0, stream_bytes = 0;
         for (const auto& [k, s] : by_name_) {
             if (k == "forward") continue;
             rows.push_back({k, &s});
             ops[0] += s.sec[0];
             ops[1] += s.sec[1];
+            if (s.bytes[0] > 0) stream_sec += s.sec[0], stream_bytes += s.bytes[0];
         }
         std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second->sec[0] > b.second->sec[0]; });
         const double n_dec = fwd ? double(fwd->calls[0]) : 0, tot_dec = fwd ? fwd->sec[0] : ops[0];
         const double tot_pre = fwd ? fwd->sec[1] : ops[1];
         std::fprintf(stderr, "\nds4 profile (%s, %d threads): decode %.0f tokens, %.3f ms/token; prefill %.3f s\n",
                      b_->name().c_str(), b_->n_threads(), n_dec, n_dec > 0 ? 1e3 * tot_dec / n_dec : 0.0, tot_pre);
-        std::fprintf(stderr, "%-30s %12s %7s %9s | %10s %7s\n", "op", "decode ms/tok", "share", "calls/tok",
-                     "prefill s", "share");
-        auto line = [&](const char* k, double sd, double cd, double sp) {
-            std::fprintf(stderr, "%-30s %12.3f %6.1f%% %9.1f | %10.3f %6.1f%%\n", k, n_dec > 0 ? 1e3 * sd / n_dec : 0.0,
-                         tot_dec > 0 ? 100 * sd / tot_dec : 0.0, n_dec > 0 ? cd / n_dec : 0.0, sp,
-                         tot_pre > 0 ? 100 * sp / tot_pre : 0.0);
+        std::fprintf(stderr, "%-30s %12s %7s %9s %7s | %10s %7s\n", "op", "decode ms/tok", "share", "calls/tok",
+                     "GB/s", "prefill s", "share");
+        auto line = [&](const char* k, double sd, double cd, double bd, double sp) {
+            char gbs[16] = "";
+            if (bd > 0 && sd > 0) std::snprintf(gbs, sizeof gbs, "%.1f", bd / sd * 1e-9);
+            std::fprintf(stderr, "%-30s %12.3f %6.1f%% %9.1f %7s | %10.3f %6.1f%%\n", k,
+                         n_dec > 0 ? 1e3 * sd / n_dec : 0.0, tot_dec > 0 ? 100 * sd / tot_dec : 0.0,
+                         n_dec > 0 ? cd / n_dec : 0.0, gbs, sp, tot_pre > 0 ? 100 * sp / tot_pre : 0.0);
         };
-        for (const auto& [k, s] : rows) line(k.c_str(), s->sec[0], double(s->calls[0]), s->sec[1]);
-        if (fwd) line("(forward outside ops)", tot_dec - ops[0], 0, tot_pre - ops[1]);
+        for (const auto& [k, s] : rows) line(k.c_str(), s->sec[0], double(s->calls[0]), s->bytes[0], s->sec[1]);
+        if (fwd) line("(forward outside ops)", tot_dec - ops[0], 0, 0, tot_pre - ops[1]);
+        if (n_dec > 0 && stream_sec > 0)
+            std::fprintf(stderr, "decode: weight-streaming ops %.3f ms/token for %.1f MB (%.1f GB/s), everything else "
+                                 "%.3f ms/token\n",
+                         1e3 * stream_sec / n_dec, 1e-6 * stream_bytes / n_dec, stream_bytes / stream_sec * 1e-9,
+                         1e3 * (tot_dec - stream_sec) / n_dec);
         std::fprintf(stderr, "thread pool: decode %.1f parallel jobs/token, caller waiting at the join %.3f ms/token; "
                              "prefill %llu jobs, %.3f s waiting\n",
                      n_dec > 0 ? double(jobs_[0]) / n_dec : 0.0, n_dec > 0 ? 1e3 * wait_[0] / n_dec : 0.0,
