@@ -288,6 +288,37 @@ TEST(KernelGemm, ExactKernelsBitIdenticalToReference) {
     }
 }
 
+// Decode-sized calls (1..5 tokens) over many rows: the kernels' multi-row GEMV paths only
+// start when the rows are far enough apart in memory (e.g. Q4_K's 4 spaced row streams need
+// >= 60 rows at n = 4096), which the 40-row test above never reaches.
+TEST(KernelGemm, ExactKernelsTallDecodeCalls) {
+    std::mt19937 rng(77);
+    for (const ExactKernel& k : kExactKernels) {
+        if (!cpu_isa_supported(k.isa)) continue;
+        const GgmlType t = k.type;
+        const GemmFn g = kernel_gemm(k.isa, t);
+        const int64_t bs = type_traits(t).block_size;
+        for (auto [n, rows] : {std::pair<int64_t, int>{(4096 / bs) * bs, 130}, {(4096 / bs) * bs, 257},
+                               {bs == 32 ? 256 : bs, 1000}}) {
+            const int max_tok = 5;
+            const auto w = random_weights(t, rows, n, rng);
+            const auto a = random_act(t, max_tok, n, rng);
+            const size_t wr = size_t(row_size(t, n)), ar = size_t(row_size(vec_dot_type(t), n));
+            const std::vector<float> ref = reference_dots(t, w, a, rows, max_tok, n);
+            for (int tok = 1; tok <= max_tok; ++tok)
+                for (int r0 : {0, 3}) {  // also a start that is not 4-row aligned
+                    std::vector<float> y(size_t(rows) * tok, -7.f);
+                    g(w.data() + r0 * wr, wr, rows - r0, a.data(), ar, tok, n, y.data(), rows);
+                    for (int c = 0; c < tok; ++c)
+                        for (int r = r0; r < rows; ++r)
+                            ASSERT_EQ(0, std::memcmp(&y[c * rows + r - r0], &ref[r * max_tok + c], 4))
+                                << cpu_isa_name(k.isa) << " " << tname(t) << " n=" << n << " rows=" << rows
+                                << " tok=" << tok << " r0=" << r0 << " r=" << r << " c=" << c;
+                }
+        }
+    }
+}
+
 TEST(KernelGemm, DispatchedGemvAndInit) {
     std::mt19937 rng(5);
     kernels_cpu_init();
