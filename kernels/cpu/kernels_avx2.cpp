@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <array>
+#include <cstddef>
 #include <cstring>
 
 #include "kernels/cpu/kernels_internal.h"
@@ -36,42 +37,231 @@ T2 INL __m256i word_sel(int k_lo, int k_hi) {
 }
 
 // =====================================================================================
-// Q8_0 x Q8_0
+// Q8_0 and Q4_K: GEMV, dot and GEMM all bit-identical to vec_dot_q8_0_q8_0_ref /
+// vec_dot_q4_K_q8_K_ref (the exact integer sum of every block / super-block, then the
+// reference's f32 operations in its order), so decode, prefill in any chunking and the scalar
+// level agree exactly.
+//
+// Prefill: "quad" panels. Every 4 weight rows are repacked into a transient per-thread panel
+// (rebuilt for every 4 rows and call, never a resident copy) in which one ymm holds the same
+// 8-byte chunk of the 4 rows. The activation's 8 bytes are broadcast against it straight from
+// the caller's buffer (vpbroadcastq), so one vpmaddubsw multiplies 4 rows x 8 elements of a
+// token, and each weight ymm serves a whole tile of kCols tokens. Q4_K: a sub-block's 4 chunks
+// add up as int16 pair sums (8 products, |.| <= 8*15*128), so one vpmaddwd applies the
+// sub-block scale per 32 elements x 4 rows (the old 1x4 tiles spent 2 vpmaddubsw + 2 vpmaddwd
+// per 64 elements and token). Q8_0 (signed x signed: ggml's vpsignb trick): pair sums reach
+// 2*128*127, so every vpmaddubsw has its own vpmaddwd. A token's int32 sums come out as 2 dwords
+// per row; vphaddd of two tokens A, B gives 8 (row, token) sums in the order
+// [r0 A, r1 A, r0 B, r1 B | r2 A, r3 A, r2 B, r3 B], and the f32 terms are computed 8 at a time
+// in that order (the DX / DY vectors are laid out to match).
 // =====================================================================================
-struct Q8_0K {
-    static constexpr int kGemvRows = 1, kRows = 2, kCols = 4;
-    template <int NR, int NC>
-    T2 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK8_0;
-        const __m256i ones = _mm256_set1_epi16(1);
-        __m256 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
+constexpr int kQuadRows = 4;
+
+// Rows r0..r3 (32 bytes each: 8-byte chunks c0..c3) -> out[c] = chunk c of rows 0..3.
+T2 INL void quad_transpose(__m256i r0, __m256i r1, __m256i r2, __m256i r3, __m256i out[4]) {
+    const __m256i t0 = _mm256_unpacklo_epi64(r0, r1), t1 = _mm256_unpackhi_epi64(r0, r1);
+    const __m256i t2 = _mm256_unpacklo_epi64(r2, r3), t3 = _mm256_unpackhi_epi64(r2, r3);
+    out[0] = _mm256_permute2x128_si256(t0, t2, 0x20);
+    out[1] = _mm256_permute2x128_si256(t1, t3, 0x20);
+    out[2] = _mm256_permute2x128_si256(t0, t2, 0x31);
+    out[3] = _mm256_permute2x128_si256(t1, t3, 0x31);
+}
+// The 32 bytes at p of rows 0..3 (ws apart) as quad chunks; rows from nr on are zero (they are
+// computed and never stored).
+T2 INL void quad_load(const uint8_t* p, size_t ws, int nr, __m256i out[4]) {
+    __m256i r[4];
+    UNROLL for (int k = 0; k < 4; ++k)
+        r[k] = k < nr ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k * ws)) : _mm256_setzero_si256();
+    quad_transpose(r[0], r[1], r[2], r[3], out);
+}
+// f32 of the fp16 at p of rows 0..3 (0 from nr on) in the sum order [0 1 0 1 | 2 3 2 3].
+T2 INL __m256 quad_dx(const uint8_t* p, size_t ws, int nr) {
+    float d[4];
+    for (int r = 0; r < 4; ++r) {
+        uint16_t h = 0;
+        if (r < nr) std::memcpy(&h, p + r * ws, 2);
+        d[r] = h2f(h);
+    }
+    return _mm256_setr_ps(d[0], d[1], d[0], d[1], d[2], d[3], d[2], d[3]);
+}
+T2 INL __m256i bcast64(const uint8_t* p) {
+    long long v;
+    std::memcpy(&v, p, 8);
+    return _mm256_set1_epi64x(v);
+}
+
+// Stores a tile's sums (NP token pairs, in the order above) for nr rows and nc tokens.
+template <int NP>
+T2 INL void quad_store(const __m256 sumf[NP], float* y, int64_t ldy, int nr, int nc) {
+    alignas(32) float o[NP][8];
+    UNROLL for (int p = 0; p < NP; ++p) _mm256_store_ps(o[p], sumf[p]);
+    constexpr int kPos[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};  // [row][token A, B]
+    for (int p = 0; p < NP; ++p)
+        for (int h = 0; h < 2 && 2 * p + h < nc; ++h)
+            for (int r = 0; r < nr; ++r) y[(2 * p + h) * ldy + r] = o[p][kPos[r][h]];
+}
+
+// Tiles of fewer than kCols tokens: the smallest even width >= rem (odd: the last token twice).
+template <class K, int M>
+T2 INL void quad_tail(int rem, const uint8_t* panel, int64_t nb, const uint8_t* const* a, const uint8_t* tok,
+                      const float* dy, float* y, int64_t ldy, int nr) {
+    if constexpr (M >= 2) {
+        if (rem > M - 2) return K::template tile<M>(panel, nb, a, tok, dy, y, ldy, nr, rem);
+        quad_tail<K, M - 2>(rem, panel, nb, a, tok, dy, y, ldy, nr);
+    }
+}
+
+// GEMM driver of the quad kernels. K provides kBlock, kCols (even), kTokBytes (per-call data per
+// token and block), the panel block type PB, dy(block) (the activation block's scale),
+// prep_tok(block, out), pack(w, ws, nr, nb, panel), tile<NC>(panel, nb, a[NC], tok, dy, y, ldy,
+// nr, nc) and row_dot (decode). Per call it also tabulates the token pairs' dy as [A A B B]
+// per block (odd count: B = A), one vbroadcastf128 in the tile's order.
+template <class K>
+T2 void gemm_quad(const void* w, size_t ws, int64_t n_rows, const void* act, size_t as, int64_t n_tok, int64_t n,
+                  float* y, int64_t ldy) {
+    const uint8_t* W = static_cast<const uint8_t*>(w);
+    const uint8_t* A = static_cast<const uint8_t*>(act);
+    if (n_tok < 2) {  // decode: one sequential row stream
+        for (int64_t r = 0; r < n_rows; ++r)
+            for (int64_t c = 0; c < n_tok; ++c) y[c * ldy + r] = K::row_dot(W + r * ws, A + c * as, n);
+        return;
+    }
+    constexpr int NC = K::kCols;
+    constexpr size_t BS = sizeof(typename K::Block);
+    const int64_t nb = n / K::kBlock, np = (n_tok + 1) / 2;
+    const size_t pbytes = size_t(nb) * sizeof(typename K::PB), tbytes = size_t(n_tok * nb) * K::kTokBytes;
+    uint8_t* panel = panel_scratch(pbytes + tbytes + size_t(np * nb) * 16);
+    uint8_t* tok = panel + pbytes;
+    float* dyt = reinterpret_cast<float*>(tok + tbytes);
+    for (int64_t t = 0; t < n_tok; ++t)
+        for (int64_t i = 0; i < nb; ++i) K::prep_tok(A + t * as + i * BS, tok + (t * nb + i) * K::kTokBytes);
+    for (int64_t p = 0; p < np; ++p) {
+        const uint8_t* a0 = A + 2 * p * as;
+        const uint8_t* a1 = 2 * p + 1 < n_tok ? a0 + as : a0;
         for (int64_t i = 0; i < nb; ++i) {
-            __m256i ax[NR], sx[NR];
-            float dx[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + r * ws) + i;
-                sx[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
-                ax[r] = _mm256_sign_epi8(sx[r], sx[r]);
-                dx[r] = h2f(x->d);
-            }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a + c * as) + i;
-                const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs));
-                const float dy = h2f(y->d);
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(qy, sx[r])), ones);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r] * dy), _mm256_cvtepi32_ps(p), acc[r][c]);
+            float* o = dyt + (p * nb + i) * 4;
+            o[0] = o[1] = K::dy(a0 + i * BS);
+            o[2] = o[3] = K::dy(a1 + i * BS);
+        }
+    }
+    for (int64_t r = 0; r < n_rows; r += kQuadRows) {
+        const int nr = int(n_rows - r < kQuadRows ? n_rows - r : kQuadRows);
+        K::pack(W + r * ws, ws, nr, nb, panel);
+        for (int64_t c = 0; c < n_tok; c += NC) {
+            const int nc = int(n_tok - c < NC ? n_tok - c : NC);
+            const uint8_t* a[NC];
+            for (int t = 0; t < NC; ++t) a[t] = A + (c + (t < nc ? t : nc - 1)) * as;
+            const uint8_t* tk = tok + size_t(c * nb) * K::kTokBytes;
+            const float* dy = dyt + c / 2 * nb * 4;
+            if (nc == NC) K::template tile<NC>(panel, nb, a, tk, dy, y + c * ldy + r, ldy, nr, nc);
+            else quad_tail<K, NC>(nc, panel, nb, a, tk, dy, y + c * ldy + r, ldy, nr);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Q8_0 x Q8_0
+// ---------------------------------------------------------------------------------------
+// One block's 8 dword partials of sum(w * a).
+T2 INL __m256i q8_0_partials(const uint8_t* w, const uint8_t* a) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2));
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 2));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(q, x)), _mm256_set1_epi16(1));
+}
+// 8 ymm of dword partials -> lane k = sum of v[k].
+T2 INL __m256i reduce8(const __m256i v[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    // a: [v0..v3 low-lane sums | v0..v3 high-lane sums], b likewise for v4..v7
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+// f32 of the fp16 d of 8 consecutive Q8_0 blocks.
+T2 INL __m256 q8_0_d8(const uint8_t* p) {
+    uint16_t h[8];
+    for (int k = 0; k < 8; ++k) std::memcpy(&h[k], p + k * sizeof(block_q8_0), 2);
+    return _mm256_cvtph_ps(_mm_setr_epi16(short(h[0]), short(h[1]), short(h[2]), short(h[3]), short(h[4]), short(h[5]),
+                                          short(h[6]), short(h[7])));
+}
+
+struct Q80Quad {
+    using Block = block_q8_0;
+    static constexpr int kBlock = QK8_0, kCols = 6;
+    static constexpr size_t kTokBytes = 0;
+    struct PB {  // per block: the signed weights as 4 quad chunks, DX
+        __m256i w[4];
+        __m256 dx;
+    };
+    T2 static float dy(const uint8_t* b) {
+        uint16_t h;
+        std::memcpy(&h, b, 2);
+        return h2f(h);
+    }
+    static void prep_tok(const uint8_t*, uint8_t*) {}
+    T2 static void pack(const uint8_t* w, size_t ws, int nr, int64_t nb, uint8_t* panel) {
+        PB* P = reinterpret_cast<PB*>(panel);
+        for (int64_t i = 0; i < nb; ++i) {
+            const uint8_t* b = w + i * sizeof(block_q8_0);
+            quad_load(b + 2, ws, nr, P[i].w);
+            P[i].dx = quad_dx(b, ws, nr);
+        }
+    }
+    template <int NC>
+    T2 static void tile(const uint8_t* panel, int64_t nb, const uint8_t* const* a, const uint8_t*, const float* dy,
+                        float* y, int64_t ldy, int nr, int nc) {
+        constexpr int NP = NC / 2;
+        const PB* P = reinterpret_cast<const PB*>(panel);
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256 sumf[NP];
+        UNROLL for (int p = 0; p < NP; ++p) sumf[p] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nb; ++i) {
+            const size_t ao = size_t(i) * sizeof(block_q8_0) + 2;
+            __m256i acc[NC];
+            UNROLL for (int t = 0; t < NC; ++t) acc[t] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 1") for (int k = 0; k < 4; ++k) {  // (unrolled: spills, see Q4KQuad)
+                const __m256i sw = P[i].w[k], aw = _mm256_abs_epi8(sw);
+                UNROLL for (int t = 0; t < NC; ++t) {
+                    const __m256i q = _mm256_sign_epi8(bcast64(a[t] + ao + 8 * k), sw);
+                    acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, q), ones));
                 }
             }
+            // sumf += float(sumi) * (dx * dy)
+            UNROLL for (int p = 0; p < NP; ++p) {
+                const __m256 dd = _mm256_mul_ps(P[i].dx, _mm256_broadcast_ps(reinterpret_cast<const __m128*>(dy + (p * nb + i) * 4)));
+                const __m256 s = _mm256_cvtepi32_ps(_mm256_hadd_epi32(acc[2 * p], acc[2 * p + 1]));
+                sumf[p] = _mm256_add_ps(sumf[p], _mm256_mul_ps(s, dd));
+            }
         }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum(acc[r][c]);
+        quad_store<NP>(sumf, y, ldy, nr, nc);
+    }
+    // Decode: 8 blocks' partials reduced and scaled as vectors; only the reference's
+    // sequential sumf adds stay scalar.
+    T2 static float row_dot(const uint8_t* w, const uint8_t* a, int64_t n) {
+        constexpr size_t B = sizeof(block_q8_0);
+        const int64_t nb = n / QK8_0;
+        float sumf = 0;
+        int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) {
+            __m256i v[8];
+            UNROLL for (int k = 0; k < 8; ++k) v[k] = q8_0_partials(w + (i + k) * B, a + (i + k) * B);
+            const __m256 dd = _mm256_mul_ps(q8_0_d8(w + i * B), q8_0_d8(a + i * B));
+            alignas(32) float t[8];
+            _mm256_store_ps(t, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(v)), dd));
+            UNROLL for (int k = 0; k < 8; ++k) sumf += t[k];
+        }
+        for (; i < nb; ++i) {
+            const __m256i s = q8_0_partials(w + i * B, a + i * B);
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            h = _mm_hadd_epi32(h, h);
+            h = _mm_hadd_epi32(h, h);
+            sumf += float(_mm_cvtsi128_si32(h)) * (dy(w + i * B) * dy(a + i * B));
+        }
+        return sumf;
     }
 };
 
-// =====================================================================================
+// ---------------------------------------------------------------------------------------
 // Q4_K x Q8_K
-// =====================================================================================
+// ---------------------------------------------------------------------------------------
 T2 INL void q4k_scales(const uint8_t* s, __m256i* sc, __m128i* mins) {
     uint32_t u[4];
     q4k_unpack_scales(s, u);
@@ -79,58 +269,144 @@ T2 INL void q4k_scales(const uint8_t* s, __m256i* sc, __m128i* mins) {
     *sc = bcast128(_mm256_castsi256_si128(sm));
     *mins = _mm256_extracti128_si256(sm, 1);
 }
+// The activation's pair sums bs[2j] + bs[2j+1] (sub-block j's sum), j = 0..7, as words.
+T2 INL __m128i q8k_bsum_pairs(const block_q8_K* y) {
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->bsums));
+    return _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+}
+T2 INL __m128i u8x8_to_words(const uint32_t* p) {
+    long long v;
+    std::memcpy(&v, p, 8);
+    return _mm_cvtepu8_epi16(_mm_cvtsi64_si128(v));
+}
 
-struct Q4KK {
-    static constexpr int kGemvRows = 1, kRows = 1, kCols = 4;
-    template <int NR, int NC>
-    T2 static void tile(const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int64_t n, float* out) {
-        const int64_t nb = n / QK_K;
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
-        __m256 acc[NR][NC];
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
+// vpshufb controls broadcasting word s of each 128-bit lane (sub-block s's scale), from memory:
+// built in registers, GCC rematerializes them inside the loop.
+struct WordSel {
+    alignas(32) uint8_t c[8][32];
+};
+constexpr WordSel make_word_sel() {
+    WordSel t{};
+    for (int s = 0; s < 8; ++s)
+        for (int b = 0; b < 32; ++b) t.c[s][b] = uint8_t(2 * s + (b & 1));
+    return t;
+}
+alignas(32) constexpr WordSel kWordSel = make_word_sel();
+
+struct Q4KQuad {
+    using Block = block_q8_K;
+    static constexpr int kBlock = QK_K, kCols = 8;
+    static constexpr size_t kTokBytes = 32;  // [pair sums | pair sums]
+    // Per super-block: qs as quad chunks [64-element group j][chunk k] (packed nibbles: low =
+    // sub-block 2j, high = 2j+1); per sub-block the scale, row r in words 4r..4r+3 (the
+    // vpmaddubsw word order); the mins as [m row 0 | m row 2], [m row 1 | m row 3]; DX, DMX.
+    struct PB {
+        __m256i q[4][4];
+        __m256i sc[8];
+        __m256i m02, m13;
+        __m256 dx, dmx;
+    };
+    T2 static float dy(const uint8_t* b) {
+        float d;
+        std::memcpy(&d, b, 4);
+        return d;
+    }
+    T2 static void prep_tok(const uint8_t* b, uint8_t* out) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out), bcast128(q8k_bsum_pairs(reinterpret_cast<const block_q8_K*>(b))));
+    }
+    T2 static void pack(const uint8_t* w, size_t ws, int nr, int64_t nb, uint8_t* panel) {
+        PB* P = reinterpret_cast<PB*>(panel);
         for (int64_t i = 0; i < nb; ++i) {
-            const block_q4_K* x[NR];
-            const block_q8_K* y[NC];
-            __m256i scv[NR];
-            __m128i mins[NR];
-            UNROLL for (int r = 0; r < NR; ++r) {
-                x[r] = reinterpret_cast<const block_q4_K*>(w + r * ws) + i;
-                q4k_scales(x[r]->scales, &scv[r], &mins[r]);
+            const uint8_t* b = w + i * sizeof(block_q4_K);
+            UNROLL for (int j = 0; j < 4; ++j) quad_load(b + offsetof(block_q4_K, qs) + 32 * j, ws, nr, P[i].q[j]);
+            uint32_t u[4][4] = {};  // per row: 8 scale bytes, 8 min bytes
+            for (int r = 0; r < nr; ++r) q4k_unpack_scales(b + r * ws + offsetof(block_q4_K, scales), u[r]);
+            const __m256i sv = _mm256_setr_epi32(int(u[0][0]), int(u[0][1]), int(u[1][0]), int(u[1][1]), int(u[2][0]),
+                                                 int(u[2][1]), int(u[3][0]), int(u[3][1]));
+            UNROLL for (int s = 0; s < 8; ++s) {  // words 0-3 of a lane: byte s (its first row), 4-7: byte 8 + s
+                const char lo = char(s), hi = char(8 + s), z = char(-128);
+                P[i].sc[s] = _mm256_shuffle_epi8(sv, bcast128(_mm_setr_epi8(lo, z, lo, z, lo, z, lo, z, hi, z, hi, z, hi, z, hi, z)));
             }
-            UNROLL for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * as) + i;
-            __m256i sumi[NR][NC];
-            UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) sumi[r][c] = _mm256_setzero_si256();
-            UNROLL for (int j = 0; j < 4; ++j) {
-                __m256i lo[NR], hi[NR], sl[NR], sh[NR];
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r]->qs + 32 * j));
-                    lo[r] = _mm256_and_si256(q, m4);
-                    hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                    sl[r] = _mm256_shuffle_epi8(scv[r], word_sel(2 * j, 2 * j));
-                    sh[r] = _mm256_shuffle_epi8(scv[r], word_sel(2 * j + 1, 2 * j + 1));
-                }
-                UNROLL for (int c = 0; c < NC; ++c) {
-                    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->qs + 64 * j));
-                    const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->qs + 64 * j + 32));
-                    UNROLL for (int r = 0; r < NR; ++r) {
-                        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], a0), sl[r]);
-                        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], a1), sh[r]);
-                        sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_add_epi32(p0, p1));
-                    }
+            P[i].m02 = _mm256_set_m128i(u8x8_to_words(&u[2][2]), u8x8_to_words(&u[0][2]));
+            P[i].m13 = _mm256_set_m128i(u8x8_to_words(&u[3][2]), u8x8_to_words(&u[1][2]));
+            P[i].dx = quad_dx(b, ws, nr);
+            P[i].dmx = quad_dx(b + 2, ws, nr);
+        }
+    }
+    template <int NC>
+    T2 static void tile(const uint8_t* panel, int64_t nb, const uint8_t* const* a, const uint8_t* tok, const float* dy,
+                        float* y, int64_t ldy, int nr, int nc) {
+        constexpr int NP = NC / 2;
+        const PB* P = reinterpret_cast<const PB*>(panel);
+        const __m256i* bt[NC];  // token data (pad tokens: the last valid one)
+        UNROLL for (int t = 0; t < NC; ++t) bt[t] = reinterpret_cast<const __m256i*>(tok) + (t < nc ? t : nc - 1) * nb;
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        __m256 sumf[NP];
+        UNROLL for (int p = 0; p < NP; ++p) sumf[p] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nb; ++i) {
+            const size_t ao = size_t(i) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
+            __m256i acc[NC];
+            UNROLL for (int t = 0; t < NC; ++t) acc[t] = _mm256_setzero_si256();
+            // (Not unrolled: unrolled, GCC reassociates the sums into trees and spills the
+            // vpmaddwd results instead of accumulating in acc.)
+            _Pragma("GCC unroll 1") for (int j = 0; j < 4; ++j) UNROLL for (int h = 0; h < 2; ++h) {
+                __m256i wq[4];
+                UNROLL for (int k = 0; k < 4; ++k)
+                    wq[k] = _mm256_and_si256(h ? _mm256_srli_epi16(P[i].q[j][k], 4) : P[i].q[j][k], m4);
+                const __m256i sc = P[i].sc[2 * j + h];
+                UNROLL for (int t = 0; t < NC; ++t) {
+                    const uint8_t* q = a[t] + ao + 64 * j + 32 * h;
+                    __m256i s = _mm256_maddubs_epi16(wq[0], bcast64(q));
+                    UNROLL for (int k = 1; k < 4; ++k) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(wq[k], bcast64(q + 8 * k)));
+                    acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(s, sc));
                 }
             }
-            UNROLL for (int c = 0; c < NC; ++c) {
-                const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
-                const __m128i b2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                UNROLL for (int r = 0; r < NR; ++r) {
-                    const __m128 summ = _mm_cvtepi32_ps(_mm_madd_epi16(mins[r], b2));
-                    const float d = h2f(x[r]->d) * y[c]->d, dm = h2f(x[r]->dmin) * y[c]->d;
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[r][c]), acc[r][c]);
-                    acc[r][c] = _mm256_fnmadd_ps(_mm256_set1_ps(dm), _mm256_set_m128(_mm_setzero_ps(), summ), acc[r][c]);
+            // sumf += d * sumi - dmin * summs, d = dx * dy, dmin = dmx * dy
+            UNROLL for (int p = 0; p < NP; ++p) {
+                __m256i mm[2];
+                UNROLL for (int h = 0; h < 2; ++h) {
+                    const __m256i b = _mm256_load_si256(bt[2 * p + h] + i);
+                    mm[h] = _mm256_hadd_epi32(_mm256_madd_epi16(P[i].m02, b), _mm256_madd_epi16(P[i].m13, b));
                 }
+                const __m256 dyv = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(dy + (p * nb + i) * 4));
+                const __m256 d = _mm256_mul_ps(P[i].dx, dyv), dm = _mm256_mul_ps(P[i].dmx, dyv);
+                const __m256 si = _mm256_cvtepi32_ps(_mm256_hadd_epi32(acc[2 * p], acc[2 * p + 1]));
+                const __m256 sm = _mm256_cvtepi32_ps(_mm256_hadd_epi32(mm[0], mm[1]));
+                sumf[p] = _mm256_add_ps(sumf[p], _mm256_sub_ps(_mm256_mul_ps(d, si), _mm256_mul_ps(dm, sm)));
             }
         }
-        UNROLL for (int r = 0; r < NR; ++r) UNROLL for (int c = 0; c < NC; ++c) out[r * NC + c] = hsum(acc[r][c]);
+        quad_store<NP>(sumf, y, ldy, nr, nc);
+    }
+    // Decode: ggml's AVX2 integer scheme per super-block, reduced to the exact sumi and summs.
+    T2 static float row_dot(const uint8_t* w, const uint8_t* a, int64_t n) {
+        const int64_t nb = n / QK_K;
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        float sumf = 0;
+        for (int64_t i = 0; i < nb; ++i) {
+            const block_q4_K* x = reinterpret_cast<const block_q4_K*>(w) + i;
+            const block_q8_K* y = reinterpret_cast<const block_q8_K*>(a) + i;
+            __m256i scv;
+            __m128i mins;
+            q4k_scales(x->scales, &scv, &mins);
+            __m256i sumi = _mm256_setzero_si256();
+            UNROLL for (int j = 0; j < 4; ++j) {
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * j));
+                const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs + 64 * j));
+                const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs + 64 * j + 32));
+                const __m256i* sel = reinterpret_cast<const __m256i*>(kWordSel.c[2 * j]);
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q, m4), a0),
+                                                     _mm256_shuffle_epi8(scv, _mm256_load_si256(sel)));
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), a1),
+                                                     _mm256_shuffle_epi8(scv, _mm256_load_si256(sel + 1)));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+            }
+            const __m128i summ = _mm_madd_epi16(mins, q8k_bsum_pairs(y));
+            __m128i r = _mm_hadd_epi32(_mm_add_epi32(_mm256_castsi256_si128(sumi), _mm256_extracti128_si256(sumi, 1)), summ);
+            r = _mm_hadd_epi32(r, r);  // [sumi, summs, sumi, summs]
+            const float d = h2f(x->d) * y->d, dmin = h2f(x->dmin) * y->d;
+            sumf += d * float(_mm_cvtsi128_si32(r)) - dmin * float(_mm_extract_epi32(r, 1));
+        }
+        return sumf;
     }
 };
 
@@ -458,12 +734,21 @@ void set(IsaTable* t, GgmlType type) {
     t->dot[slot(type)] = dot_1x1<K>;
     t->gemm[slot(type)] = gemm_tiled<K>;
 }
+template <class K>
+float quad_dot(const void* w, const void* a, int64_t n) {
+    return K::row_dot(static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), n);
+}
+template <class K>
+void set_quad(IsaTable* t, GgmlType type) {
+    t->dot[slot(type)] = quad_dot<K>;
+    t->gemm[slot(type)] = gemm_quad<K>;
+}
 
 }  // namespace
 
 void fill_avx2(IsaTable* t) {
-    set<Q8_0K>(t, GgmlType::Q8_0);
-    set<Q4KK>(t, GgmlType::Q4_K);
+    set_quad<Q80Quad>(t, GgmlType::Q8_0);
+    set_quad<Q4KQuad>(t, GgmlType::Q4_K);
     set<Q2KK>(t, GgmlType::Q2_K);
     set<IQ2XXSK>(t, GgmlType::IQ2_XXS);
     set<FloatK<LoadF32>>(t, GgmlType::F32);

@@ -249,6 +249,8 @@ struct ExactKernel {
 };
 constexpr ExactKernel kExactKernels[] = {
     {CpuIsa::Scalar, GgmlType::Q8_0},  // (the reference itself: keeps the list non-empty)
+    {CpuIsa::AVX2, GgmlType::Q8_0},
+    {CpuIsa::AVX2, GgmlType::Q4_K},
     {CpuIsa::AVX512, GgmlType::Q8_0},
     {CpuIsa::AVX512, GgmlType::Q4_K},
     {CpuIsa::AVX512, GgmlType::IQ2_XXS},
