@@ -8,12 +8,13 @@
 // ops whose lanes are the reference's scalar operations, and only the adds stay sequential.
 //
 // Both kernels first rearrange the activation rows once per call into a scratch copy laid out
-// for the weight decode (same size as the Q8_K rows): the decode then needs no shuffles to
-// line weights up with activations, and per-group activation data (IQ2's offset correction,
-// Q2_K's bsums, the scales y.d) is precomputed. Decode is compute-bound on Zen 4 (measured
-// there: at most 2 zmm ops/cycle; byte shuffles, and multiplies/dpbusd/mask-producing ops,
-// 1/cycle each and sharing one pipe; zmm loads 1/cycle), so the zmm op count per super-block,
-// shuffles and multiplies above all, is what decode speed is about.
+// for the weight decode (about the size of the Q8_K rows): the decode then needs no shuffles
+// to line weights up with activations, and per-group activation data (IQ2's offset
+// correction, Q2_K's bsums, the scales y.d) is precomputed. Decode is compute-bound on Zen 4,
+// and measured there every zmm op costs about the same in these mixes: ~2 zmm ops/cycle in
+// all, a vpandd/vpaddd/blend as much as a vpermb or vpdpbusd (removing 8 vpermb from the IQ2
+// loop saved less than removing 7 ops of any kind), ymm ops half. So decode speed is the
+// total zmm op count per super-block, register copies included, and reductions go to ymm early.
 //
 // Every function has its own target attribute: the file builds with any -march and the code
 // runs only after kernels.cpp has checked CPUID (IQ2_XXS: also AVX512-VBMI; a VBMI-free
@@ -88,17 +89,17 @@ T512 INL __m256 add_columns(__m256 sum, const __m256 t[8], int cnt) {
 // contributes 43 * sum(a) over the group: activation-only, precomputed, negated, and used as
 // the dpbusd chain's start. The activation copy is transposed to match (position j of
 // the 64 indices = zmm j). The code bytes come from two 256-entry tables (codes of positions
-// 0-3 / 4-7: 2 vpermi2b + blend on bit 7 each); signs from a 128-entry table (7 bits ->
-// 8 sign bits with parity) and merged into the code bytes by vpternlog (two positions per
-// byte: 2 codes + 2 signs = 6 bits). The group sums (dwords) are multiplied by 2ls+1
-// (vpmulld) and the per-super-block sums reduced for 4 pairs at a time.
-// Per pair: 8 vpermb + 8 vpdpbusd + ~25 other zmm ops (14 shuffles, 11 multiply-class in
-// all); measured ~14 cycles per super-block for the integer work, ~16 with the float steps.
+// 0-3 / 4-7: two merge-masked vpermi2b each); signs from a 128-entry table (7 bits -> 8 sign
+// bits with parity) and merged into the code bytes by vpternlog (two positions per byte:
+// 2 codes + 2 signs = 6 bits). The group sums (dwords) are multiplied by 2ls+1 (vpmulld) and
+// the per-super-block sums reduced for 4 pairs at a time.
+// Per pair ~40 zmm ops (8 vpermb, 8 vpdpbusd, 6 vpermi2b, 4 vpternlog, 6 shifts, ...);
+// measured ~13.5 cycles per super-block for the integer work, ~14.5 with the float steps.
 // =====================================================================================
 namespace iq2v {
 
 constexpr int64_t kBlk = 66;          // sizeof(block_iq2_xxs)
-constexpr size_t kPairBytes = 9 * 64;  // 8 position zmm + (-43 * group sums)
+constexpr size_t kPairBytes = 10 * 64;  // 8 position zmm, -43 * (group sums) of positions 0-3 and 4-7
 
 struct Tables {
     alignas(64) uint8_t c1[256];  // 2-bit codes of positions 0-3 (bits 2j..2j+1)
@@ -139,7 +140,8 @@ constexpr Tables make_tables() {
 constexpr Tables kT = make_tables();
 
 // Activation prep, one Q8_K row: per pair, zmm j byte 4k + l = element 32(k/2) + 8l + j of
-// super-block 2p + k%2 (zero past the row's end), then -43 * (group sums) as 16 dwords.
+// super-block 2p + k%2 (zero past the row's end), then -43 * (group sums) as 16 dwords, over
+// positions 0-3 and 4-7 (the starts of pair_dot's two chains).
 T512V void prep_row(const block_q8_K* y, int64_t nb, uint8_t* dst) {
     const __m512i tr = ldz(kT.tr), c43 = _mm512_set1_epi8(43);
     for (int64_t p = 0; 2 * p < nb; ++p, dst += kPairBytes) {
@@ -153,7 +155,7 @@ T512V void prep_row(const block_q8_K* y, int64_t nb, uint8_t* dst) {
             U[0][m] = _mm512_unpacklo_epi32(Y[0][m], Y[1][m]);
             U[1][m] = _mm512_unpackhi_epi32(Y[0][m], Y[1][m]);
         }
-        __m512i corr = _mm512_setzero_si512();
+        __m512i corr[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
         UNROLL for (int o = 0; o < 2; ++o) {  // 4x4 transpose of 128-bit lanes
             const __m512i t0 = _mm512_shuffle_i64x2(U[o][0], U[o][1], 0x44), t1 = _mm512_shuffle_i64x2(U[o][0], U[o][1], 0xEE);
             const __m512i t2 = _mm512_shuffle_i64x2(U[o][2], U[o][3], 0x44), t3 = _mm512_shuffle_i64x2(U[o][2], U[o][3], 0xEE);
@@ -161,10 +163,10 @@ T512V void prep_row(const block_q8_K* y, int64_t nb, uint8_t* dst) {
                                   _mm512_shuffle_i64x2(t1, t3, 0x88), _mm512_shuffle_i64x2(t1, t3, 0xDD)};
             UNROLL for (int L = 0; L < 4; ++L) {
                 _mm512_store_si512(dst + 64 * (2 * L + o), z[L]);
-                corr = _mm512_dpbusd_epi32(corr, c43, z[L]);
+                corr[L / 2] = _mm512_dpbusd_epi32(corr[L / 2], c43, z[L]);
             }
         }
-        _mm512_store_si512(dst + 512, _mm512_sub_epi32(_mm512_setzero_si512(), corr));
+        UNROLL for (int h = 0; h < 2; ++h) _mm512_store_si512(dst + 512 + 64 * h, _mm512_sub_epi32(_mm512_setzero_si512(), corr[h]));
     }
 }
 
@@ -173,23 +175,29 @@ struct Pair {
     __m512i u[8], ls;
 };
 T512V INL void decode(const uint8_t* xb, bool has1, Pair* P) {
-    const __m512i q0 = _mm512_loadu_si512(xb + 2), q1 = has1 ? _mm512_loadu_si512(xb + kBlk + 2) : q0;
-    // Interleave the two blocks' dwords (qword g = [index dword, sign dword] of group g):
-    // shifts + blends rather than vpermt2d, which would compete with the LUT shuffles.
-    const __m512i idx = _mm512_mask_blend_epi32(0xAAAA, q0, _mm512_slli_epi64(q1, 32));
-    const __m512i sg = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(q0, 32), q1);
+    __m512i idx, sg;
+    if (has1) {
+        idx = _mm512_mask_loadu_epi32(_mm512_loadu_si512(xb + 2), 0xAAAA, xb + kBlk - 2);
+        sg = _mm512_mask_loadu_epi32(_mm512_loadu_si512(xb + kBlk + 2), 0x5555, xb + 6);
+    } else {
+        const __m512i q0 = _mm512_loadu_si512(xb + 2);
+        idx = q0;
+        sg = _mm512_srli_epi64(q0, 32);
+    }
     const __m512i s = _mm512_permutex2var_epi8(ldz(kT.ks), _mm512_multishift_epi64_epi8(ldz(kT.ms), sg), ldz(kT.ks + 64));
-    const __mmask64 hi = _mm512_movepi8_mask(idx);
-    const __m512i c1 = _mm512_mask_blend_epi8(hi, _mm512_permutex2var_epi8(ldz(kT.c1), idx, ldz(kT.c1 + 64)),
-                                              _mm512_permutex2var_epi8(ldz(kT.c1 + 128), idx, ldz(kT.c1 + 192)));
-    const __m512i c2 = _mm512_mask_blend_epi8(hi, _mm512_permutex2var_epi8(ldz(kT.c2), idx, ldz(kT.c2 + 64)),
-                                              _mm512_permutex2var_epi8(ldz(kT.c2 + 128), idx, ldz(kT.c2 + 192)));
+    // 256-entry lookups as two merge-masked 128-entry vpermi2b: the index register is the
+    // destination, and lanes outside the first mask keep their index for the second.
+    const __mmask64 hi = _mm512_movepi8_mask(idx), lo = _knot_mask64(hi);
+    const __m512i c1 = _mm512_mask2_permutex2var_epi8(ldz(kT.c1), _mm512_mask2_permutex2var_epi8(ldz(kT.c1 + 128), idx, hi, ldz(kT.c1 + 192)), lo, ldz(kT.c1 + 64));
+    const __m512i c2 = _mm512_mask2_permutex2var_epi8(ldz(kT.c2), _mm512_mask2_permutex2var_epi8(ldz(kT.c2 + 128), idx, hi, ldz(kT.c2 + 192)), lo, ldz(kT.c2 + 64));
     // (16-bit shifts: bits entering a byte from its neighbour land in bits 6-7, which vpermb ignores.)
-    const __m512i s2 = _mm512_srli_epi16(s, 2), m0f = _mm512_set1_epi8(0x0F), m3c = _mm512_set1_epi8(0x3C);
-    const __m512i p1 = _mm512_ternarylogic_epi32(m0f, c1, s, 0xCA);                          // l0 l1 s0 s1
-    const __m512i p2 = _mm512_ternarylogic_epi32(m3c, _mm512_srli_epi16(c1, 2), s, 0xCA);    // s2 s3 l2 l3
-    const __m512i p3 = _mm512_ternarylogic_epi32(m0f, c2, s2, 0xCA);                         // l4 l5 s4 s5
-    const __m512i p4 = _mm512_ternarylogic_epi32(m3c, _mm512_srli_epi16(c2, 2), s2, 0xCA);   // s6 s7 l6 l7
+    const __m512i s2 = _mm512_srli_epi16(s, 2), c1s = _mm512_srli_epi16(c1, 2), c2s = _mm512_srli_epi16(c2, 2);
+    const __m512i m0f = _mm512_set1_epi8(0x0F), m3c = _mm512_set1_epi8(0x3C);
+    // p = mask ? code bits : sign bits (0xE4), the dying operand first (it is the destination).
+    const __m512i p1 = _mm512_ternarylogic_epi32(c1, s, m0f, 0xE4);    // l0 l1 s0 s1
+    const __m512i p2 = _mm512_ternarylogic_epi32(c1s, s, m3c, 0xE4);   // s2 s3 l2 l3
+    const __m512i p3 = _mm512_ternarylogic_epi32(c2, s2, m0f, 0xE4);   // l4 l5 s4 s5
+    const __m512i p4 = _mm512_ternarylogic_epi32(c2s, s2, m3c, 0xE4);  // s6 s7 l6 l7
     P->u[0] = _mm512_permutexvar_epi8(p1, ldz(kT.lut[0]));
     P->u[1] = _mm512_permutexvar_epi8(p1, ldz(kT.lut[1]));
     P->u[2] = _mm512_permutexvar_epi8(p2, ldz(kT.lut[2]));
@@ -200,59 +208,62 @@ T512V INL void decode(const uint8_t* xb, bool has1, Pair* P) {
     P->u[7] = _mm512_permutexvar_epi8(p4, ldz(kT.lut[3]));
     P->ls = _mm512_or_si512(_mm512_srli_epi32(sg, 27), _mm512_set1_epi32(1));  // 2 * (sg >> 28) + 1
 }
-// Group sums times 2ls+1 (dword 2g + h: group g of super-block h), folded to 8 dwords.
-T512V INL __m256i pair_dot(const Pair& P, const uint8_t* A) {
-    __m512i a = ldz(A + 512), b = _mm512_setzero_si512();
+// Group sums times 2ls+1 (dword 2g + h: group g of super-block h). Two dpbusd chains, both
+// starting from a loaded correction (a zero start would cost a register copy per pair).
+T512V INL __m512i pair_dot(const Pair& P, const uint8_t* A) {
+    __m512i a = ldz(A + 512), b = ldz(A + 576);
     UNROLL for (int j = 0; j < 4; ++j) {
         a = _mm512_dpbusd_epi32(a, P.u[j], ldz(A + 64 * j));
         b = _mm512_dpbusd_epi32(b, P.u[j + 4], ldz(A + 64 * (j + 4)));
     }
-    return fold(_mm512_mullo_epi32(_mm512_add_epi32(a, b), P.ls));
+    return _mm512_mullo_epi32(_mm512_add_epi32(a, b), P.ls);
+}
+// Four pair_dot results -> [sum A, sum B] of each pair, in order (8 dwords). Folded to ymm
+// first: measured faster than a zmm blend/shuffle tree with fewer instructions.
+T512 INL __m256i reduce_pairs(const __m512i x[4]) {
+    return reduce4q(fold(x[0]), fold(x[1]), fold(x[2]), fold(x[3]));
 }
 
 // GEMV: row_ints() writes every super-block's integer sum of one row, then the float steps
 // run for 8 rows at once (a scalar chain of 3-cycle adds per row stalled the pipeline).
 constexpr int64_t kMaxNb = 128;  // the GEMV path handles nb <= kMaxNb (n <= 32768)
 
-T512V void row_ints(const uint8_t* w, const uint8_t* A, int64_t nb, int32_t* bs) {
+T512V void row_ints(const uint8_t* w, const uint8_t* A, int64_t nb, int32_t* bs, uint16_t* d) {
     const int64_t np = (nb + 1) / 2;
     int64_t p0 = 0;
     for (; 2 * (p0 + 4) <= nb; p0 += 4) {  // full groups of 8 blocks: no conditions
         const uint8_t* pf = w + 2 * p0 * kBlk + kPrefetch;  // (rows are contiguous: runs into the next)
         UNROLL for (int k = 0; k < 9; ++k) _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * k), _MM_HINT_T0);
-        __m256i f[4];
+        __m512i f[4];
         UNROLL for (int u = 0; u < 4; ++u) {
             Pair P;
             decode(w + 2 * (p0 + u) * kBlk, true, &P);
             f[u] = pair_dot(P, A + (p0 + u) * kPairBytes);
         }
-        _mm256_store_si256(reinterpret_cast<__m256i*>(bs + 2 * p0), reduce4q(f[0], f[1], f[2], f[3]));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bs + 2 * p0), reduce_pairs(f));
     }
     if (p0 < np) {
-        __m256i f[4];
+        __m512i f[4];
         for (int u = 0; u < 4; ++u) {
             const int64_t p = p0 + u;
-            f[u] = _mm256_setzero_si256();
+            f[u] = _mm512_setzero_si512();
             if (p < np) {
                 Pair P;
                 decode(w + 2 * p * kBlk, 2 * p + 1 < nb, &P);
                 f[u] = pair_dot(P, A + p * kPairBytes);
             }
         }
-        _mm256_store_si256(reinterpret_cast<__m256i*>(bs + 2 * p0), reduce4q(f[0], f[1], f[2], f[3]));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bs + 2 * p0), reduce_pairs(f));
     }
+    // The fp16 scales, for one vector load per 8 blocks in the float steps (read long after
+    // these stores retire: no store-forwarding stall; cheaper than 8 masked loads there).
+    for (int64_t i = 0; i < nb; ++i) d[i] = ld16(w + i * kBlk);
 }
 
 // Row r's float terms of super-blocks i..i+7: (fp16(x.d) * y.d) * float(bsum).
-T512V INL __m256 terms8(const uint8_t* w, const int32_t* bs, const float* yd, int64_t i, int cnt) {
-    // fp16 d of 8 blocks: independent zero-masked loads OR-ed in a tree (a merge-load chain
-    // is 8 load latencies long; narrow stores + a vector reload stall on store forwarding).
-    __m128i v[8];
-    UNROLL for (int u = 0; u < 8; ++u)
-        v[u] = _mm_maskz_loadu_epi16(__mmask8(u < cnt ? 1u << u : 0), reinterpret_cast<const int16_t*>(w + (i + u) * kBlk) - u);
-    const __m128i xh = _mm_or_si128(_mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3])),
-                                    _mm_or_si128(_mm_or_si128(v[4], v[5]), _mm_or_si128(v[6], v[7])));
-    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(xh), _mm256_maskz_loadu_ps(__mmask8((1u << cnt) - 1), yd + i));
+T512V INL __m256 terms8(const uint16_t* dh, const int32_t* bs, const float* yd, int64_t i, int cnt) {
+    const __mmask8 m = __mmask8((1u << cnt) - 1);
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, dh + i)), _mm256_maskz_loadu_ps(m, yd + i));
     return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(bs + i))));
 }
 
@@ -260,14 +271,15 @@ T512V INL __m256 terms8(const uint8_t* w, const int32_t* bs, const float* yd, in
 // (Issuing a block's float steps after the next block's integer work measured slower.)
 T512V void gemv(const uint8_t* W, size_t ws, int64_t n_rows, const uint8_t* A, const float* yd, int64_t nb, float* y) {
     alignas(32) int32_t bs[8][kMaxNb + 8];
+    uint16_t dh[8][kMaxNb];
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
         const int nr = n_rows - r0 < 8 ? int(n_rows - r0) : 8;
-        for (int r = 0; r < nr; ++r) row_ints(W + (r0 + r) * ws, A, nb, bs[r]);
+        for (int r = 0; r < nr; ++r) row_ints(W + (r0 + r) * ws, A, nb, bs[r], dh[r]);
         __m256 sum = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i += 8) {
             const int cnt = nb - i < 8 ? int(nb - i) : 8;
             __m256 t[8];
-            for (int r = 0; r < 8; ++r) t[r] = r < nr ? terms8(W + (r0 + r) * ws, bs[r], yd, i, cnt) : _mm256_setzero_ps();
+            for (int r = 0; r < 8; ++r) t[r] = r < nr ? terms8(dh[r], bs[r], yd, i, cnt) : _mm256_setzero_ps();
             sum = add_columns(sum, t, cnt);
         }
         alignas(32) float out[8];
@@ -300,21 +312,21 @@ T512V Prepared prepare(const uint8_t* act, size_t as, int64_t n_tok, int64_t nb)
     return pr;
 }
 
-// Prefill tile: one weight row x 4 tokens (nc <= 4 valid). Each pair is decoded once; the
-// 4 tokens' sums are reduced together and lane c of the float steps is token c's scalar
-// reference sequence.
-T512V void tile4(const uint8_t* w, const Prepared& pr, int64_t c0, int nc, int64_t nb, float* y, int64_t ldy) {
+// Prefill tile: one weight row x NC <= 4 tokens. Each pair is decoded once; the tokens' sums
+// are reduced together and lane c of the float steps is token c's scalar reference sequence.
+template <int NC>
+T512V void tile(const uint8_t* w, const Prepared& pr, int64_t c0, int64_t nb, float* y, int64_t ldy) {
     const int64_t np = (nb + 1) / 2;
-    const uint8_t* A[4];
-    UNROLL for (int c = 0; c < 4; ++c) A[c] = pr.base + (c0 + (c < nc ? c : nc - 1)) * pr.row_bytes;
+    const uint8_t* A[NC];
+    UNROLL for (int c = 0; c < NC; ++c) A[c] = pr.base + (c0 + c) * pr.row_bytes;
     const __m256i hmajor = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     __m128 sum = _mm_setzero_ps();
     for (int64_t p = 0; p < np; ++p) {
         Pair P;
         decode(w + 2 * p * kBlk, 2 * p + 1 < nb, &P);
-        __m256i f[4];
-        UNROLL for (int c = 0; c < 4; ++c) f[c] = pair_dot(P, A[c] + p * kPairBytes);
-        const __m256 bs = _mm256_permutevar8x32_ps(_mm256_cvtepi32_ps(reduce4q(f[0], f[1], f[2], f[3])), hmajor);
+        __m512i f[4];
+        UNROLL for (int c = 0; c < 4; ++c) f[c] = c < NC ? pair_dot(P, A[c] + p * kPairBytes) : _mm512_setzero_si512();
+        const __m256 bs = _mm256_permutevar8x32_ps(_mm256_cvtepi32_ps(reduce_pairs(f)), hmajor);
         for (int h = 0; h < 2 && 2 * p + h < nb; ++h) {
             const int64_t i = 2 * p + h;
             const __m128 d = _mm_mul_ps(_mm_set1_ps(h2f(ld16(w + i * kBlk))), _mm_loadu_ps(pr.ydT + i * pr.ldt + c0));
@@ -324,7 +336,7 @@ T512V void tile4(const uint8_t* w, const Prepared& pr, int64_t c0, int nc, int64
     }
     alignas(16) float out[4];
     _mm_store_ps(out, _mm_mul_ps(_mm_set1_ps(0.125f), sum));
-    for (int c = 0; c < nc; ++c) y[(c0 + c) * ldy] = out[c];
+    for (int c = 0; c < NC; ++c) y[(c0 + c) * ldy] = out[c];
 }
 
 }  // namespace iq2v
@@ -440,90 +452,117 @@ struct K {
 
 // =====================================================================================
 // Q2_K. qs byte b holds 4 two-bit fields s = 0..3 of elements 128(b/32) + 32s + b%32 (scale
-// sub-block 8(b/32) + 2s + (b%32)/16). Per super-block: the 64 qs bytes masked to field s
-// (zmm s) times the activation copy's zmm s (vpdpbusd: dword sums of 4, all within one
-// sub-block); two zmm packed to int16 (sums <= 4*48*128) and vpdpwssd'd with their
-// sub-blocks' scales (vpshufb of the 16 scale bytes); mins: vpmaddwd of the 16 mins
-// (vpshufb) with the bsums. 4 dpbusd + 2 packs + 2 dpwssd + ~10 other zmm ops per
-// super-block: measured ~12 cycles, ~14 with the reductions, ~16.5 with the float steps.
-// The activation copy per super-block: zmm s = elements [32s, 32s+32) and [128+32s, ...),
-// then the 16 bsums; y.d is stored twice per super-block ([yd, yd] pairs with [d, dmin]).
+// sub-block 8(b/32) + 2s + (b%32)/16: lane L = b/16 of field s is one sub-block). Two
+// super-blocks A, B (a "pair") at a time: per field, A's and B's 64 qs bytes masked to it
+// times the activation copy's zmm (vpdpbusd: dword sums of 4 within one sub-block), the two
+// packed into one zmm of int16 and vpdpwssd'd with the sub-blocks' scales, which puts A's
+// sums in dwords 0-1 and B's in 2-3 of every lane; the mins (vpmaddwd with the bsums) come
+// out in the same layout, so one blend/swap/add per pair and one lane reduction per 4 pairs
+// give the [isum, summs] of 8 super-blocks. The scale and min words of both blocks come from
+// one vpermt2w of their scale bytes and vpshufb's. ~44 zmm ops per pair; measured ~14
+// cycles per super-block for the integer work, ~15 with the float steps (n = 2048).
+// The activation copy per pair: zmm s of each block = elements [32s, 32s+32) and
+// [128+32s, ...), then the bsums; y.d is stored twice per super-block ([yd, yd] pairs with
+// [d, dmin]).
 // =====================================================================================
 namespace q2k {
 
-constexpr int64_t kBlk = 84;  // sizeof(block_q2_K)
-constexpr size_t kSbBytes = 5 * 64;
+constexpr int64_t kBlk = 84;           // sizeof(block_q2_K)
+constexpr size_t kPairBytes = 9 * 64;  // activation copy per pair: A's 4 field zmm, B's 4, the bsums
 
 struct Tables {
-    alignas(64) uint8_t sc01[64], sc23[64];  // vpshufb: scale word per packed int16 (0x80 = 0)
-    alignas(64) int16_t sh01[32];            // field 0 words x16, field 1 words x4
-    alignas(32) uint8_t mn[32];              // vpshufb: the 16 bytes as words (ymm)
+    alignas(64) int16_t cw[32];    // vpermt2w: lane L = scale words 4(L/2)..4(L/2)+3 of A, then of B
+    alignas(64) uint8_t w[4][64];  // vpshufb: field s scale words (lane words 0-3 A, 4-7 B; 0x80 = 0)
+    alignas(64) uint8_t mn[64];    // vpshufb: min words, lane L = A's mins 4L..4L+3, then B's
 };
 constexpr Tables make_tables() {
     Tables t{};
     for (int L = 0; L < 4; ++L)
-        for (int w = 0; w < 8; ++w) {
-            const int base = 8 * (L / 2) + L % 2;  // sub-block of field 0 in lane L
-            t.sc01[16 * L + 2 * w] = uint8_t(base + (w < 4 ? 0 : 2));
-            t.sc23[16 * L + 2 * w] = uint8_t(base + (w < 4 ? 4 : 6));
-            t.sc01[16 * L + 2 * w + 1] = t.sc23[16 * L + 2 * w + 1] = 0x80;
-            t.sh01[8 * L + w] = int16_t(w < 4 ? 4 : 2);
+        for (int k = 0; k < 8; ++k) {
+            t.cw[8 * L + k] = int16_t(4 * (L / 2) + k % 4 + (k < 4 ? 0 : 32));
+            for (int s = 0; s < 4; ++s) {
+                t.w[s][16 * L + 2 * k] = uint8_t((k < 4 ? 0 : 8) + 2 * s + L % 2);
+                t.w[s][16 * L + 2 * k + 1] = 0x80;
+            }
+            t.mn[16 * L + 2 * k] = uint8_t((k < 4 ? 0 : 8) + 4 * (L % 2) + k % 4);
+            t.mn[16 * L + 2 * k + 1] = 0x80;
         }
-    for (int j = 0; j < 16; ++j) {
-        t.mn[2 * j] = uint8_t(j);
-        t.mn[2 * j + 1] = 0x80;
-    }
     return t;
 }
 constexpr Tables kT = make_tables();
 
+// Activation prep, one Q8_K row: per pair, zmm s of block h (at 256h + 64s) = elements
+// [32s, 32s+32) and [128+32s, ...), then the bsums: lane L words 0-3 = A's 4L..4L+3, 4-7 = B's
+// (the layout of the min words). A missing B (odd nb) is zeros.
 T512 void prep_row(const block_q8_K* y, int64_t nb, uint8_t* dst) {
-    for (int64_t i = 0; i < nb; ++i, dst += kSbBytes) {
-        UNROLL for (int s = 0; s < 4; ++s) {
-            const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * s));
-            const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 + 32 * s));
-            _mm512_store_si512(dst + 64 * s, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    for (int64_t p = 0; 2 * p < nb; ++p, dst += kPairBytes) {
+        __m256i bs[2];
+        UNROLL for (int h = 0; h < 2; ++h) {
+            const int64_t i = 2 * p + h;
+            UNROLL for (int s = 0; s < 4; ++s) {
+                __m512i v = _mm512_setzero_si512();
+                if (i < nb)
+                    v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * s))),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 + 32 * s)), 1);
+                _mm512_store_si512(dst + 256 * h + 64 * s, v);
+            }
+            bs[h] = i < nb ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)) : _mm256_setzero_si256();
         }
-        std::memcpy(dst + 256, y[i].bsums, 32);
+        _mm512_store_si512(dst + 512, _mm512_permutex2var_epi64(_mm512_castsi256_si512(bs[0]), _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11),
+                                                                _mm512_castsi256_si512(bs[1])));
     }
 }
 
-// One super-block: the folded isum partials (8 dwords) and min products (8 dwords), both
-// times 16: fields 0-2 are masked in place (values q, 4q, 16q; field 3 is shifted to 16q),
-// which the scale words compensate (16sc, 4sc, sc, sc), and the mins are taken as 16m.
-T512 INL void sb_dot(const uint8_t* xb, const uint8_t* A, __m256i* fi, __m256i* fm) {
-    __m512i q = _mm512_loadu_si512(xb + 16);
-    asm("" : "+v"(q));  // one load: GCC would otherwise fold it into each use (4 line-split loads)
-    const __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, _mm512_set1_epi8(0x03)), ldz(A));
-    const __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, _mm512_set1_epi8(0x0C)), ldz(A + 64));
-    const __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, _mm512_set1_epi8(0x30)), ldz(A + 128));
-    const __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q, 2), _mm512_set1_epi8(0x30)), ldz(A + 192));
-    const __m512i sc = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb)));
-    const __m512i scl = _mm512_and_si512(sc, _mm512_set1_epi8(0x0F));
-    const __m512i w01 = _mm512_sllv_epi16(_mm512_shuffle_epi8(scl, ldz(kT.sc01)), ldz(kT.sh01));
-    __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(z0, z1), w01);
-    acc = _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(z2, z3), _mm512_shuffle_epi8(scl, ldz(kT.sc23)));
-    *fi = fold(acc);
-    const __m256i mw = _mm256_and_si256(_mm256_shuffle_epi8(_mm512_castsi512_si256(sc), _mm256_load_si256(reinterpret_cast<const __m256i*>(kT.mn))),
-                                        _mm256_set1_epi16(0xF0));
-    *fm = _mm256_madd_epi16(mw, _mm256_load_si256(reinterpret_cast<const __m256i*>(A + 256)));
+// Weight decode of a pair of super-blocks A, B (B = A when absent: its activations are zero).
+// Fields are masked in place (values q, 4q, 16q, and 16q for field 3 after a shift), their
+// scale words are 16sc, 4sc, sc, sc: every product is 16 * q * sc. The mins are taken as 16m.
+// The scale bytes of lane L's sub-blocks (8(L/2) + L%2 + 2s) are words 4(L/2)..4(L/2)+3 of
+// the 16 scale bytes: one vpermt2w gives every lane A's and B's, for in-lane vpshufb's.
+struct Pair {
+    __m512i f[8], w[4], mw;  // f[4h + s]: field s of block h
+};
+T512 INL void decode(const uint8_t* xb, bool has1, Pair* P) {
+    const uint8_t* xb1 = has1 ? xb + kBlk : xb;
+    const __m512i c = _mm512_permutex2var_epi16(_mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb))), ldz(kT.cw),
+                                                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb1))));
+    const __m512i cl = _mm512_and_si512(c, _mm512_set1_epi8(0x0F));
+    P->w[0] = _mm512_shuffle_epi8(_mm512_slli_epi16(cl, 4), ldz(kT.w[0]));  // (bytes <= 15: no carry)
+    P->w[1] = _mm512_shuffle_epi8(_mm512_slli_epi16(cl, 2), ldz(kT.w[1]));
+    P->w[2] = _mm512_shuffle_epi8(cl, ldz(kT.w[2]));
+    P->w[3] = _mm512_shuffle_epi8(cl, ldz(kT.w[3]));
+    P->mw = _mm512_and_si512(_mm512_shuffle_epi8(c, ldz(kT.mn)), _mm512_set1_epi16(0xF0));
+    UNROLL for (int h = 0; h < 2; ++h) {
+        __m512i q = _mm512_loadu_si512((h ? xb1 : xb) + 16);
+        asm("" : "+v"(q));  // one load: GCC would otherwise fold it into each use (4 line-split loads)
+        P->f[4 * h + 0] = _mm512_and_si512(q, _mm512_set1_epi8(0x03));
+        P->f[4 * h + 1] = _mm512_and_si512(q, _mm512_set1_epi8(0x0C));
+        P->f[4 * h + 2] = _mm512_and_si512(q, _mm512_set1_epi8(0x30));
+        P->f[4 * h + 3] = _mm512_and_si512(_mm512_srli_epi16(q, 2), _mm512_set1_epi8(0x30));
+    }
 }
 
-// Four super-blocks' (isum, summs) pairs, interleaved: [i0, m0, i1, m1, i2, m2, i3, m3].
-T512 INL __m256i reduce4(const __m256i fi[4], const __m256i fm[4]) {
-    __m256i g[4];
-    UNROLL for (int u = 0; u < 4; ++u)
-        g[u] = _mm256_add_epi32(_mm256_unpacklo_epi32(fi[u], fm[u]), _mm256_unpackhi_epi32(fi[u], fm[u]));
-    return _mm256_srai_epi32(reduce4q(g[0], g[1], g[2], g[3]), 4);  // exact: multiples of 16
+// One pair's sums, per lane [isum A, summs A, isum B, summs B] partials (times 16). Field s
+// of A and B is packed into one zmm of int16 (|sum of 4| <= 4*48*128), so the scale dwords
+// come out as lane [A, A, B, B], as do the min products; a blend + swap + add interleaves them.
+// (A ymm fold before the interleave measured no faster here.)
+T512 INL __m512i pair_dot(const Pair& P, const uint8_t* A) {
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    UNROLL for (int s = 0; s < 4; ++s) {
+        const __m512i za = _mm512_dpbusd_epi32(_mm512_setzero_si512(), P.f[s], ldz(A + 64 * s));
+        const __m512i zb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), P.f[4 + s], ldz(A + 256 + 64 * s));
+        acc[s / 2] = _mm512_dpwssd_epi32(acc[s / 2], _mm512_packs_epi32(za, zb), P.w[s]);
+    }
+    const __m512i x = _mm512_add_epi32(acc[0], acc[1]), m = _mm512_madd_epi16(P.mw, ldz(A + 512));
+    return _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, x, m),
+                            _mm512_shuffle_epi32(_mm512_mask_blend_epi32(0xAAAA, m, x), _MM_PERM_CDAB));
 }
 
-// [d, dmin] of four super-blocks as floats: one masked dword load per block (building the
-// vector in memory from narrow stores would stall on store-to-load forwarding).
-T512 INL __m256 dmins4(const uint8_t* xb, int cnt) {
-    __m128i v[4];  // independent zero-masked loads, OR-ed (see IQ2_XXS terms8)
-    UNROLL for (int u = 0; u < 4; ++u)
-        v[u] = _mm_maskz_loadu_epi32(__mmask8(u < cnt ? 1u << u : 0), reinterpret_cast<const int32_t*>(xb + u * kBlk + 80) - u);
-    return _mm256_cvtph_ps(_mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3])));
+// Four pair_dot results -> [isum, summs] of their 8 super-blocks in order (lane sums).
+T512 INL __m512i reduce8(const __m512i g[4]) {
+    const __m512i h01 = _mm512_add_epi32(_mm512_shuffle_i64x2(g[0], g[1], 0x88), _mm512_shuffle_i64x2(g[0], g[1], 0xDD));
+    const __m512i h23 = _mm512_add_epi32(_mm512_shuffle_i64x2(g[2], g[3], 0x88), _mm512_shuffle_i64x2(g[2], g[3], 0xDD));
+    const __m512i k = _mm512_add_epi32(_mm512_shuffle_i64x2(h01, h23, 0x88), _mm512_shuffle_i64x2(h01, h23, 0xDD));
+    return _mm512_srai_epi32(k, 4);  // exact: multiples of 16
 }
 
 // Lanes 0,2,4,6: dall * isum - dmin * summs with dall = yd * d, dmin = yd * dmin.
@@ -531,49 +570,61 @@ T512 INL __m256 terms(__m256 yd2, __m256 dm, __m256i is) {
     const __m256 t = _mm256_mul_ps(_mm256_mul_ps(yd2, dm), _mm256_cvtepi32_ps(is));
     return _mm256_sub_ps(t, _mm256_movehdup_ps(t));
 }
+// The same for 8 super-blocks (yd2, dm, is: 16 lanes each), compacted to 8 lanes.
+T512 INL __m256 terms(__m512 yd2, __m512 dm, __m512i is) {
+    const __m512 t = _mm512_mul_ps(_mm512_mul_ps(yd2, dm), _mm512_cvtepi32_ps(is));
+    const __m512 e = _mm512_sub_ps(t, _mm512_movehdup_ps(t));
+    return _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), e));
+}
 
 // GEMV in two phases per row, float steps of 8 rows in lanes (see IQ2_XXS above).
 constexpr int64_t kMaxNb = 128;
 
-T512 void row_ints(const uint8_t* w, const uint8_t* A, int64_t nb, int32_t* is) {
-    for (int64_t i0 = 0; i0 < nb; i0 += 4) {
-        const uint8_t* pf = w + i0 * kBlk + kPrefetch;
-        UNROLL for (int k = 0; k < 6; ++k) _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * k), _MM_HINT_T0);
-        __m256i fi[4], fm[4];
-        if (i0 + 4 <= nb) {
-            UNROLL for (int u = 0; u < 4; ++u) sb_dot(w + (i0 + u) * kBlk, A + (i0 + u) * kSbBytes, &fi[u], &fm[u]);
+T512 void row_ints(const uint8_t* w, const uint8_t* A, int64_t nb, int32_t* is, uint32_t* dm) {
+    const int64_t np = (nb + 1) / 2;
+    for (int64_t p0 = 0; p0 < np; p0 += 4) {
+        const uint8_t* pf = w + 2 * p0 * kBlk + kPrefetch;
+        UNROLL for (int k = 0; k < 11; ++k) _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * k), _MM_HINT_T0);
+        __m512i g[4];
+        if (2 * (p0 + 4) <= nb) {
+            UNROLL for (int u = 0; u < 4; ++u) {
+                Pair P;
+                decode(w + 2 * (p0 + u) * kBlk, true, &P);
+                g[u] = pair_dot(P, A + (p0 + u) * kPairBytes);
+            }
         } else {
             for (int u = 0; u < 4; ++u) {
-                fi[u] = fm[u] = _mm256_setzero_si256();
-                if (i0 + u < nb) sb_dot(w + (i0 + u) * kBlk, A + (i0 + u) * kSbBytes, &fi[u], &fm[u]);
+                g[u] = _mm512_setzero_si512();
+                if (p0 + u < np) {
+                    Pair P;
+                    decode(w + 2 * (p0 + u) * kBlk, 2 * (p0 + u) + 1 < nb, &P);
+                    g[u] = pair_dot(P, A + (p0 + u) * kPairBytes);
+                }
             }
         }
-        _mm256_store_si256(reinterpret_cast<__m256i*>(is + 2 * i0), reduce4(fi, fm));
+        _mm512_store_si512(is + 4 * p0, reduce8(g));
     }
+    for (int64_t i = 0; i < nb; ++i) std::memcpy(dm + i, w + i * kBlk + 80, 4);  // [d, dmin] (see IQ2_XXS)
 }
 
 // Row r's terms of super-blocks i..i+7 (lanes).
-T512 INL __m256 terms8(const uint8_t* w, const int32_t* is, const float* yd2, int64_t i, int cnt) {
-    __m256 t[2];
-    UNROLL for (int h = 0; h < 2; ++h) {
-        const int c = cnt - 4 * h < 0 ? 0 : cnt - 4 * h > 4 ? 4 : cnt - 4 * h;
-        const __m256 yv = _mm256_maskz_loadu_ps(__mmask8((1u << (2 * c)) - 1), yd2 + 2 * (i + 4 * h));
-        const __m256i iv = _mm256_load_si256(reinterpret_cast<const __m256i*>(is + 2 * (i + 4 * h)));
-        t[h] = terms(yv, dmins4(w + (i + 4 * h) * kBlk, c), iv);
-    }
-    return _mm256_permutex2var_ps(t[0], _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), t[1]);
+T512 INL __m256 terms8(const uint32_t* dm, const int32_t* is, const float* yd2, int64_t i, int cnt) {
+    const __m512 yv = _mm512_maskz_loadu_ps(__mmask16((1u << (2 * cnt)) - 1), yd2 + 2 * i);
+    const __m512 dv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi32(__mmask8((1u << cnt) - 1), dm + i));
+    return terms(yv, dv, _mm512_load_si512(is + 2 * i));
 }
 
 T512 void gemv(const uint8_t* W, size_t ws, int64_t n_rows, const uint8_t* A, const float* yd2, int64_t nb, float* y) {
-    alignas(32) int32_t is[8][2 * kMaxNb + 16];
+    alignas(64) int32_t is[8][2 * kMaxNb + 16];
+    uint32_t dm[8][kMaxNb];
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
         const int nr = n_rows - r0 < 8 ? int(n_rows - r0) : 8;
-        for (int r = 0; r < nr; ++r) row_ints(W + (r0 + r) * ws, A, nb, is[r]);
+        for (int r = 0; r < nr; ++r) row_ints(W + (r0 + r) * ws, A, nb, is[r], dm[r]);
         __m256 sum = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i += 8) {
             const int cnt = nb - i < 8 ? int(nb - i) : 8;
             __m256 t[8];
-            for (int r = 0; r < 8; ++r) t[r] = r < nr ? terms8(W + (r0 + r) * ws, is[r], yd2, i, cnt) : _mm256_setzero_ps();
+            for (int r = 0; r < 8; ++r) t[r] = r < nr ? terms8(dm[r], is[r], yd2, i, cnt) : _mm256_setzero_ps();
             sum = add_columns(sum, t, cnt);
         }
         alignas(32) float out[8];
@@ -590,7 +641,7 @@ struct Prepared {
 };
 T512 Prepared prepare(const uint8_t* act, size_t as, int64_t n_tok, int64_t nb) {
     Prepared pr;
-    pr.row_bytes = size_t(nb) * kSbBytes;
+    pr.row_bytes = size_t((nb + 1) / 2) * kPairBytes;
     pr.ldt = (n_tok + 3) & ~int64_t(3);
     uint8_t* s = panel_scratch(pr.row_bytes * size_t(n_tok) + size_t(nb * pr.ldt) * 8 + 64);
     pr.base = s;
@@ -604,27 +655,53 @@ T512 Prepared prepare(const uint8_t* act, size_t as, int64_t n_tok, int64_t nb) 
     return pr;
 }
 
-// Prefill tile: one weight row x 4 tokens (nc <= 4 valid), lane c = token c's reference steps.
-T512 void tile4(const uint8_t* w, const Prepared& pr, int64_t c0, int nc, int64_t nb, float* y, int64_t ldy) {
-    const uint8_t* A[4];
-    UNROLL for (int c = 0; c < 4; ++c) A[c] = pr.base + (c0 + (c < nc ? c : nc - 1)) * pr.row_bytes;
+// Prefill tile: one weight row x NC <= 4 tokens, lane c = token c's reference steps. Each
+// pair is decoded once for the NC tokens.
+template <int NC>
+T512 void tile(const uint8_t* w, const Prepared& pr, int64_t c0, int64_t nb, float* y, int64_t ldy) {
+    const int64_t np = (nb + 1) / 2;
+    const uint8_t* A[NC];
+    UNROLL for (int c = 0; c < NC; ++c) A[c] = pr.base + (c0 + c) * pr.row_bytes;
     const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     __m128 sum = _mm_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
-        __m256i fi[4], fm[4];
-        UNROLL for (int c = 0; c < 4; ++c) sb_dot(w + i * kBlk, A[c] + i * kSbBytes, &fi[c], &fm[c]);
-        uint32_t dm;
-        std::memcpy(&dm, w + i * kBlk + 80, 4);
-        const __m256 dmv = _mm256_cvtph_ps(_mm_set1_epi32(int(dm)));
-        const __m256 t = terms(_mm256_loadu_ps(pr.yd2 + i * 2 * pr.ldt + 2 * c0), dmv, reduce4(fi, fm));
-        sum = _mm_add_ps(sum, _mm256_castps256_ps128(_mm256_permutevar8x32_ps(t, even)));
+    for (int64_t p = 0; p < np; ++p) {
+        Pair P;
+        decode(w + 2 * p * kBlk, 2 * p + 1 < nb, &P);
+        __m512i g[4];
+        UNROLL for (int c = 0; c < 4; ++c) g[c] = c < NC ? pair_dot(P, A[c] + p * kPairBytes) : _mm512_setzero_si512();
+        const __m512i k = reduce8(g);  // token c: [isum A, summs A, isum B, summs B]
+        for (int h = 0; h < 2 && 2 * p + h < nb; ++h) {
+            const int64_t i = 2 * p + h;
+            const __m256i is = _mm512_castsi512_si256(_mm512_permutexvar_epi64(_mm512_setr_epi64(h, 2 + h, 4 + h, 6 + h, 0, 0, 0, 0), k));
+            uint32_t dm;
+            std::memcpy(&dm, w + i * kBlk + 80, 4);
+            const __m256 t = terms(_mm256_loadu_ps(pr.yd2 + i * 2 * pr.ldt + 2 * c0), _mm256_cvtph_ps(_mm_set1_epi32(int(dm))), is);
+            sum = _mm_add_ps(sum, _mm256_castps256_ps128(_mm256_permutevar8x32_ps(t, even)));
+        }
     }
     alignas(16) float out[4];
     _mm_store_ps(out, sum);
-    for (int c = 0; c < nc; ++c) y[(c0 + c) * ldy] = out[c];
+    for (int c = 0; c < NC; ++c) y[(c0 + c) * ldy] = out[c];
 }
 
 }  // namespace q2k
+
+// Prefill driver: blocks of kRowChunk rows x groups of 4 tokens, so that a group's activation
+// copies stay in L1 while the block's weight rows stay in L2; fn[NC - 1] handles NC tokens.
+template <class Pr>
+using TileFn = void (*)(const uint8_t* w, const Pr& pr, int64_t c0, int64_t nb, float* y, int64_t ldy);
+template <class Pr>
+void tile_rows(const TileFn<Pr> (&fn)[4], const uint8_t* W, size_t ws, int64_t n_rows, const Pr& pr, int64_t n_tok,
+               int64_t nb, float* y, int64_t ldy) {
+    constexpr int64_t kRowChunk = 16;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRowChunk) {
+        const int64_t r1 = n_rows - r0 < kRowChunk ? n_rows : r0 + kRowChunk;
+        for (int64_t c0 = 0; c0 < n_tok; c0 += 4) {
+            const TileFn<Pr> f = fn[(n_tok - c0 < 4 ? n_tok - c0 : 4) - 1];
+            for (int64_t r = r0; r < r1; ++r) f(W + r * ws, pr, c0, nb, y + r, ldy);
+        }
+    }
+}
 
 }  // namespace
 
@@ -639,9 +716,8 @@ T512V void gemm_iq2_xxs_avx512_vbmi(const void* w, size_t ws, int64_t n_rows, co
         for (int64_t i = 1; i < nb; ++i) yd[i] = yd[i * pr.ldt];
         return iq2v::gemv(W, ws, n_rows, pr.base, yd, nb, y);
     }
-    for (int64_t r = 0; r < n_rows; ++r)
-        for (int64_t c0 = 0; c0 < n_tok; c0 += 4)
-            iq2v::tile4(W + r * ws, pr, c0, int(n_tok - c0 < 4 ? n_tok - c0 : 4), nb, y + r, ldy);
+    static const TileFn<iq2v::Prepared> fn[4] = {iq2v::tile<1>, iq2v::tile<2>, iq2v::tile<3>, iq2v::tile<4>};
+    tile_rows(fn, W, ws, n_rows, pr, n_tok, nb, y, ldy);
 }
 float dot_iq2_xxs_avx512_vbmi(const void* w, const void* a, int64_t n) {
     float out;
@@ -664,9 +740,8 @@ T512 void gemm_q2_K_avx512(const void* w, size_t ws, int64_t n_rows, const void*
         for (int64_t i = 1; i < nb; ++i) yd2[2 * i] = yd2[2 * i + 1] = yd2[i * 2 * pr.ldt];
         return q2k::gemv(W, ws, n_rows, pr.base, yd2, nb, y);
     }
-    for (int64_t r = 0; r < n_rows; ++r)
-        for (int64_t c0 = 0; c0 < n_tok; c0 += 4)
-            q2k::tile4(W + r * ws, pr, c0, int(n_tok - c0 < 4 ? n_tok - c0 : 4), nb, y + r, ldy);
+    static const TileFn<q2k::Prepared> fn[4] = {q2k::tile<1>, q2k::tile<2>, q2k::tile<3>, q2k::tile<4>};
+    tile_rows(fn, W, ws, n_rows, pr, n_tok, nb, y, ldy);
 }
 float dot_q2_K_avx512(const void* w, const void* a, int64_t n) {
     float out;
