@@ -3,7 +3,8 @@
 //                same bits whether computed alone or in any batch);
 //   gemm_f32act_seq: bit-identical to the official-numerics emulation (tcpu::dot per K block,
 //                tcpu::dot_bf16 for block -2) on widened weights, on every kernel path (plain,
-//                skewed and buffered rows for strides that alias in L1, tails, K blocks).
+//                skewed and buffered rows for strides that alias in L1, tails, K blocks, any
+//                row count and row range), also through CpuBackend::matmul's thread split.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/backend.h"
 #include "kernels/cpu/kernels.h"
 #include "model/torch_cpu.h"
 #include "quant/quants.h"
@@ -167,6 +169,91 @@ TEST(KernelFloatAct, SequentialOrderAllPaths) {
                     }
                 }
     EXPECT_GT(checked, 1000);
+}
+
+// Every row count 1-40 (fewer than 4 rows: the padded copy; 4-15: one group whose spare lanes
+// repeat rows; 16+: overlapping groups) and row sub-ranges of every start and length (thread
+// shares), plain and L1-aliasing strides, 1 and 4 tokens, outputs strided and untouched
+// outside the range.
+TEST(KernelFloatAct, SequentialOrderRowCountsAndRanges) {
+    std::mt19937 rng(17);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (GgmlType t : {GgmlType::F16, GgmlType::BF16, GgmlType::F32})
+        for (int64_t n : {64, 200, 2048}) {
+            const int64_t rows = 40, lda = n + 5;
+            const size_t ws = size_t(row_size(t, n));
+            std::vector<float> x(size_t(rows * n)), wf(x.size());
+            for (float& v : x) v = nd(rng);
+            std::vector<uint8_t> w(ws * rows);
+            quantize_rows(t, x.data(), w.data(), rows, n, nullptr);
+            for (int64_t r = 0; r < rows; ++r) dequantize_row(t, w.data() + r * ws, wf.data() + r * n, n);
+            for (int64_t tok : {1, 4}) {
+                std::vector<float> a(size_t(tok * lda));
+                for (float& v : a) v = nd(rng);
+                for (int block : {-1, -2, 32}) {
+                    std::vector<float> ref(size_t(tok * rows));
+                    for (int64_t k = 0; k < tok; ++k)
+                        for (int64_t r = 0; r < rows; ++r)
+                            ref[k * rows + r] = seq_reference(wf.data() + r * n, a.data() + k * lda, n, block);
+                    const int64_t ldy = rows + 3;
+                    for (int64_t r0 = 0; r0 < rows; r0 += (tok == 1 ? 1 : 7))
+                        for (int64_t cnt = 1; r0 + cnt <= rows; ++cnt) {
+                            std::vector<float> y(size_t(tok * ldy), -7.f);
+                            gemm_f32act_seq(t, w.data() + r0 * ws, ws, cnt, a.data(), lda, tok, n, y.data() + r0, ldy, block);
+                            for (int64_t k = 0; k < tok; ++k)
+                                for (int64_t r = 0; r < ldy; ++r) {
+                                    const float got = y[k * ldy + r];
+                                    const float want = r >= r0 && r < r0 + cnt ? ref[k * rows + r] : -7.f;
+                                    ASSERT_EQ(0, std::memcmp(&got, &want, 4))
+                                        << type_name(uint32_t(t)) << " n " << n << " rows [" << r0 << ", " << r0 + cnt
+                                        << ") tok " << k << "/" << tok << " block " << block << " row " << r;
+                                }
+                        }
+                }
+            }
+        }
+}
+
+// CpuBackend::matmul's official-numerics path splits rows into thread items (whole 16-row groups
+// and a rest standing alone): any thread count gives the reference bits, decode and prefill.
+TEST(KernelFloatAct, SequentialOrderBackendSplits) {
+    std::mt19937 rng(19);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (int threads : {1, 2, 3}) {
+        auto be = make_cpu_backend(threads);
+        for (int64_t rows : {4, 5, 12, 24, 32, 40, 64, 100, 290})
+            for (int64_t n : {256, 4096}) {
+                const GgmlType t = GgmlType::F16;
+                const size_t ws = size_t(row_size(t, n));
+                std::vector<float> x(size_t(rows * n)), wf(x.size());
+                for (float& v : x) v = nd(rng) * 0.1f;
+                std::vector<uint8_t> wb(ws * rows);
+                quantize_rows(t, x.data(), wb.data(), rows, n, nullptr);
+                for (int64_t r = 0; r < rows; ++r) dequantize_row(t, wb.data() + r * ws, wf.data() + r * n, n);
+                Weight w;
+                w.name = "w";
+                w.type = t;
+                w.ne[0] = n;
+                w.ne[1] = rows;
+                w.data = wb.data();
+                w.row_bytes = ws;
+                for (int T : {1, 5}) {
+                    std::vector<float> a(size_t(T) * n);
+                    for (float& v : a) v = nd(rng);
+                    for (int block : {-1, -2, 128}) {
+                        std::vector<float> y(size_t(T) * rows);
+                        be->matmul(w, 0, rows, a.data(), n, T, y.data(), rows, ActQuant::None, block);
+                        for (int k = 0; k < T; ++k)
+                            for (int64_t r = 0; r < rows; ++r) {
+                                const float got = y[k * rows + r];
+                                const float want = seq_reference(wf.data() + r * n, a.data() + size_t(k) * n, n, block);
+                                ASSERT_EQ(0, std::memcmp(&got, &want, 4)) << threads << " threads, rows " << rows << " n " << n
+                                                                          << " T " << T << " block " << block << " row " << r;
+                            }
+                    }
+                }
+            }
+    }
 }
 
 }  // namespace

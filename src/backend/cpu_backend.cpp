@@ -194,11 +194,7 @@ public:
             ldx = n;
         }
         if (exact_block != 0 && is_float(w.type)) {
-            // 16-row groups; decode items of >= 1/4 of a thread's share: the sequential-order
-            // kernel streams 16 rows at once and prefetches the next group within an item.
-            int64_t grain = cpu::row_grain(n_rows, w.row_bytes, T, pool_.size());
-            if (T < 4) grain = std::max<int64_t>(grain, n_rows / (4 * pool_.size()));
-            grain = (grain + 15) / 16 * 16;
+            const int64_t grain = seq_grain(n_rows, w.row_bytes, T, pool_.size());
             const int64_t items = seq_items(n_rows, grain);
             pool_.parallel_for(items, 1, [&](int64_t b, int64_t e, int th) {
                 for (int64_t it = b; it < e; ++it) {
@@ -480,12 +476,32 @@ private:
         return v.data();
     }
 
-    // Row items of the sequential-order kernel (grain a multiple of 16): whole 16-row groups,
-    // a partial last group joined to the last item, where the kernel overlaps it with the
-    // group before; alone it would take the kernel's much slower padded short-row path.
+    // Rows per item of the sequential-order kernel, which streams 16 rows at once (one pass over
+    // K per 16-row group, prefetching the next group within an item): whole groups, decode
+    // items of >= 1/4 of a thread's share. A decode matrix of under 2 groups per thread is cut
+    // into one item per thread (items of >= 32 KiB) with as few passes each; where that is 1
+    // pass, into equal 4-row multiples (a pass costs the same for 4-16 rows): hc_*_fn's 24
+    // rows are 2 items of 12, each thread reading half the bytes, not 1 item of 2 passes.
+    static int64_t seq_grain(int64_t n_rows, size_t row_bytes, int T, int threads) {
+        int64_t grain = cpu::row_grain(n_rows, row_bytes, T, threads);  // decode: >= 32 KiB
+        const int64_t passes = (n_rows + 15) / 16;
+        if (T < 4 && passes < 2 * threads) {
+            const int64_t items = std::clamp<int64_t>(n_rows / grain, 1, std::min<int64_t>(threads, passes));
+            const int64_t per = (passes + items - 1) / items;
+            return per > 1 ? 16 * per : ((n_rows + items - 1) / items + 3) / 4 * 4;
+        }
+        if (T < 4) grain = std::max<int64_t>(grain, n_rows / (4 * threads));
+        return (grain + 15) / 16 * 16;
+    }
+
+    // Row items of the sequential-order kernel (grain a multiple of 4): grain rows each and a
+    // last item of the rest. A rest of 4-15 rows stands alone (one pass of the kernel,
+    // whose spare lanes repeat rows: as fast as a whole group, so a 24-row matrix is 2 items
+    // of 1 pass, not 1 item of 2); under 4 rows it joins the item before (the kernel would
+    // copy it into a padded buffer).
     static int64_t seq_items(int64_t n_rows, int64_t grain) {
-        const int64_t groups = std::max<int64_t>(1, n_rows / 16), per_item = std::max<int64_t>(1, grain / 16);
-        return (groups + per_item - 1) / per_item;
+        const int64_t items = std::max<int64_t>(1, (n_rows + grain - 1) / grain);
+        return items > 1 && n_rows - (items - 1) * grain < 4 ? items - 1 : items;
     }
     static int64_t seq_item_end(int64_t item, int64_t n_items, int64_t n_rows, int64_t grain) {
         return item + 1 == n_items ? n_rows : (item + 1) * grain;
