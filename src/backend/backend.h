@@ -111,7 +111,8 @@ public:
                           bool exact = false) = 0;
     // Unweighted RMS norm in place, in bf16 arithmetic as the official per-head q norm runs it
     // (bf16 squares, f32 mean rounded once, bf16 rsqrt and product; torch's kernels bit for bit,
-    // so the result depends on `rows`, the official tensor's length).
+    // so the result depends on `rows`, the official tensor's length). x is first rounded to
+    // bf16 (the official input is a bf16 tensor), so the caller need not.
     virtual void rms_norm_bf16(float* x, int rows, int n, float eps) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, size_t n) = 0;
@@ -125,8 +126,10 @@ public:
     virtual void hc_pre(const float* mix, const float* state, const float* scale, const float* base,
                         int T, int n_hc, int dim, int sinkhorn_iters, float hc_eps, float norm_eps,
                         float* x, float* post, float* comb, bool exact = false) = 0;
+    // state[t][dst] = post[t][dst] * y[t] + sum_src comb[t][src*n_hc + dst] * state[t][src];
+    // bf16: the new state is rounded to bf16 (official numerics).
     virtual void hc_post(float* state, const float* y, const float* post, const float* comb, int T,
-                         int n_hc, int dim) = 0;
+                         int n_hc, int dim, bool bf16 = false) = 0;
     // Output head collapse: mix [T, n_hc]; no Sinkhorn. exact_T > 0: official numerics, these T
     // rows are rows exact_row0.. of a batch of exact_T tokens (torch's kernel choice depends on it).
     virtual void hc_head(const float* mix, const float* state, const float* scale, const float* base,
@@ -137,8 +140,10 @@ public:
     // ---- positions
     // Rotates the last inv_freq_n*2 dims of each of n_heads head vectors of token t at
     // position pos0 + t*pos_step (adjacent pairs). inv_freq is a device f32 table.
+    // bf16: the rotated dims are then rounded to bf16 (official numerics; on bf16 input that is
+    // round_bf16 of the whole rows, without the pass over the dims left as they are).
     virtual void rope_tail(float* x, int T, int n_heads, int head_dim, int64_t pos0, int64_t pos_step,
-                           const float* inv_freq, int n_pairs, bool inverse) = 0;
+                           const float* inv_freq, int n_pairs, bool inverse, bool bf16 = false) = 0;
 
     // ---- low-precision emulation (official numerics)
     // FP8 E4M3 round trip of the first n dims of each row (blocks of 64, pow2 scales).

@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "backend/thread_pool.h"
+#include "model/moe.h"
+#include "model/rope.h"
+#include "model/torch_cpu.h"
 #include "quant/float16.h"
 #include "quant/lowp.h"
 #include "quant/quants.h"
@@ -193,6 +196,64 @@ TEST(Backend, HadamardIsOrthonormalAndFp4OnTheGrid) {
         for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
         const float s = ue8m0_round_scale(amax, kE2M1MaxInv);
         for (int i = 0; i < 32; ++i) EXPECT_EQ(e2m1_to_f32(f32_to_e2m1(y[b * 32 + i] / s)), y[b * 32 + i] / s);
+    }
+}
+
+// The vectorised decode ops against their scalar definitions: swiglu (moe::swiglu per element,
+// both silu paths, with and without the clamp), the bf16 q norm (bf16 input rounding, squares
+// and cascade sum; rows on both sides of torch's 32-row vector chunk) and rope_tail's bf16
+// output (rotate_pairs, then every dim rounded).
+TEST(Backend, SmallDecodeOpsMatchScalarBitForBit) {
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(17);
+    std::normal_distribution<float> nd(0, 4);
+    {
+        const size_t n = 2048 + 7;
+        std::vector<float> g(n), u(n);
+        for (size_t i = 0; i < n; ++i) g[i] = nd(rng), u[i] = nd(rng);
+        g[3] = 120.0f, g[4] = -120.0f, g[5] = std::nanf(""), g[6] = INFINITY, u[7] = -INFINITY;
+        for (bool exact : {false, true})
+            for (float clamp : {0.0f, 7.0f}) {
+                std::vector<float> got = g;
+                be->swiglu(got.data(), u.data(), n, clamp, exact);
+                for (size_t i = 0; i < n; ++i) {
+                    const float ref = moe::swiglu(g[i], u[i], clamp, exact);
+                    ASSERT_EQ(0, std::memcmp(&got[i], &ref, 4)) << i << " " << exact << " " << clamp;
+                }
+            }
+    }
+    for (int n : {72, 512}) {
+        const int rows = 37;
+        std::vector<float> x(size_t(rows) * n);
+        for (float& v : x) v = nd(rng);
+        std::vector<float> ref = x, got = x, sq(n);
+        for (int r = 0; r < rows; ++r) {
+            float* xr = ref.data() + size_t(r) * n;
+            auto bf = [](float v) { return bf16_to_fp32(fp32_to_bf16(v)); };
+            for (int i = 0; i < n; ++i) xr[i] = bf(xr[i]), sq[i] = bf(xr[i] * xr[i]);
+            const float v = bf(bf(tcpu::sum(sq.data(), n) / float(n)) + 1e-6f);
+            const float rs = r < rows / 32 * 32 ? bf(1.0f / std::sqrt(v)) : bf(1.0f / bf(std::sqrt(v)));
+            for (int i = 0; i < n; ++i) xr[i] = bf(xr[i] * rs);
+        }
+        be->rms_norm_bf16(got.data(), rows, n, 1e-6f);
+        ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float))) << n;
+    }
+    {
+        const int T = 3, H = 5, Dh = 40, n_pairs = 13;
+        const std::vector<float> f = rope::inv_freqs(2 * n_pairs, 10000.0f, rope::YarnParams{});
+        std::vector<float> x(size_t(T) * H * Dh);
+        for (float& v : x) v = bf16_to_fp32(fp32_to_bf16(nd(rng)));
+        for (bool bf16 : {false, true}) {
+            std::vector<float> ref = x, got = x;
+            for (int t = 0; t < T; ++t)
+                for (int h = 0; h < H; ++h)
+                    rope::rotate_pairs(ref.data() + (size_t(t) * H + h) * Dh + Dh - 2 * n_pairs, n_pairs, f.data(),
+                                       100 + 3 * t, true);
+            if (bf16)
+                for (float& v : ref) v = bf16_to_fp32(fp32_to_bf16(v));
+            be->rope_tail(got.data(), T, H, Dh, 100, 3, f.data(), n_pairs, true, bf16);
+            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float))) << bf16;
+        }
     }
 }
 

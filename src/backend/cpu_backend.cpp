@@ -23,6 +23,7 @@
 #include "model/moe.h"
 #include "model/rope.h"
 #include "model/torch_cpu.h"
+#include "model/vec16.h"
 #include "quant/lowp.h"
 #include "quant/quants.h"
 #include "util/error.h"
@@ -40,21 +41,8 @@ typedef float vf16 __attribute__((vector_size(64)));
 typedef uint32_t vu16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
 
-// round_bf16 over a span, 16 lanes at a time: bit-identical to the scalar converters
-// (nearest even; NaN -> quieted, top payload kept).
-inline void round_bf16_span(float* x, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        vu16 u;
-        std::memcpy(&u, x + i, sizeof u);
-        const vu16 r = (u + (0x7FFFu + ((u >> 16) & 1u))) & 0xFFFF0000u;
-        const vu16 q = (u | 0x400000u) & 0xFFFF0000u;
-        const vu16 isnan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-        const vu16 v = (q & isnan) | (r & ~isnan);
-        std::memcpy(x + i, &v, sizeof v);
-    }
-    for (; i < n; ++i) x[i] = round_bf16(x[i]);
-}
+// round_bf16 over a span, 16 lanes at a time, bit-identical to the scalar converters.
+using vec::round_bf16_span;
 
 // max |x| over a block of 16-lane chunks; false when it holds a NaN or an infinity (those
 // blocks take the scalar round trips, which define their NaN/Inf behaviour).
@@ -142,6 +130,23 @@ inline void fp4_roundtrip_fast(float* x, int n, int block) {
         const vf16 g = a < 2.0f ? lo : (a < 4.0f ? mid : hi);
         return a >= 6.0f ? 6.0f : g;
     });
+}
+
+// h[i] = moe::swiglu(h[i], u[i], clamp, exact) * scale (scale 1 is exact: x * 1 == x). The
+// exact silu (Sleef exp) runs 16 lanes at a time.
+inline void swiglu_span(float* h, const float* u, size_t n, float clamp, bool exact, float scale) {
+    size_t i = 0;
+    if (exact) {
+        for (; i + 16 <= n; i += 16) {
+            vf16 g = vec::load(h + i), v = vec::load(u + i);
+            if (clamp > 0) {
+                g = g < clamp ? g : vec::splat(clamp);
+                v = v < -clamp ? vec::splat(-clamp) : (v > clamp ? vec::splat(clamp) : v);
+            }
+            vec::store(h + i, g / (1.0f + vec::expf(-g)) * v * scale);
+        }
+    }
+    for (; i < n; ++i) h[i] = moe::swiglu(h[i], u[i], clamp, exact) * scale;
 }
 
 class CpuBackend final : public Backend {
@@ -251,29 +256,33 @@ public:
                 const float* xr = x + size_t(r) * n;
                 float* yr = y + size_t(r) * n;
                 const float s = hc::rsqrt_mean_square(xr, n, eps, exact);
+                int i = 0;
                 if (w)
-                    for (int i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * s);
+                    for (; i + 16 <= n; i += 16) vec::store(yr + i, vec::load(w + i) * (vec::load(xr + i) * s));
                 else
-                    for (int i = 0; i < n; ++i) yr[i] = xr[i] * s;
+                    for (; i + 16 <= n; i += 16) vec::store(yr + i, vec::load(xr + i) * s);
+                for (; i < n; ++i) yr[i] = w ? w[i] * (xr[i] * s) : xr[i] * s;
             }
         });
     }
 
     void rms_norm_bf16(float* x, int rows, int n, float eps) override {
-        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int th) {
+        pool_.parallel_for(rows, std::max(1, rows / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
             for (int64_t r = b; r < e; ++r) {
                 float* xr = x + size_t(r) * n;
-                float* sq = thread_f32(th, 0, size_t(n));
-                for (int i = 0; i < n; ++i) sq[i] = xr[i] * xr[i];
-                round_bf16_span(sq, size_t(n));
-                const float mean = ::ds4::round_bf16(tcpu::sum(sq, n) / float(n));
+                round_bf16_span(xr, size_t(n));
+                // The cascade sum of the bf16 squares (the row is in L1: a pass costs less than
+                // rounding x again in each of the next two).
+                const float ss = vec::sum(xr, n, [](vec::v16 v) { return vec::round_bf16(v * v); });
+                const float mean = ::ds4::round_bf16(ss / float(n));
                 // torch.rsqrt on the [rows] bf16 tensor: the vectorised lanes (whole chunks of 32)
                 // round once, the scalar tail rounds sqrt to bf16 before the division.
                 const float v = ::ds4::round_bf16(mean + eps);
                 const float rs = r < rows / 32 * 32 ? ::ds4::round_bf16(1.0f / std::sqrt(v))
                                                     : ::ds4::round_bf16(1.0f / ::ds4::round_bf16(std::sqrt(v)));
-                for (int i = 0; i < n; ++i) xr[i] *= rs;
-                round_bf16_span(xr, size_t(n));
+                int i = 0;
+                for (; i + 16 <= n; i += 16) vec::store(xr + i, vec::round_bf16(vec::load(xr + i) * rs));
+                for (; i < n; ++i) xr[i] = ::ds4::round_bf16(xr[i] * rs);
             }
         });
     }
@@ -306,12 +315,20 @@ public:
         });
     }
     void hc_post(float* state, const float* y, const float* post, const float* comb, int T, int n_hc,
-                 int dim) override {
-        pool_.parallel_for(T, 1, [&](int64_t b, int64_t e, int th) {
-            float* tmp = thread_f32(th, 0, size_t(n_hc) * dim);
-            for (int64_t t = b; t < e; ++t)
+                 int dim, bool bf16) override {
+        // Decode: the token's columns split across the threads. Its state comes from DRAM (the
+        // layer's weights have streamed through the caches since hc_pre): two cores fetch it
+        // faster than one, which pays for the dispatch.
+        const int split = T < pool_.size() ? pool_.size() : 1;
+        const int cols = (dim / split + 15) / 16 * 16;
+        pool_.parallel_for(int64_t(T) * split, 1, [&](int64_t b, int64_t e, int) {
+            for (int64_t it = b; it < e; ++it) {
+                const int64_t t = it / split;
+                const int part = int(it % split);
+                const int d0 = std::min(dim, part * cols), d1 = part == split - 1 ? dim : std::min(dim, d0 + cols);
                 hc::post_token(state + size_t(t) * n_hc * dim, y + size_t(t) * dim, post + size_t(t) * n_hc,
-                               comb + size_t(t) * n_hc * n_hc, n_hc, dim, tmp);
+                               comb + size_t(t) * n_hc * n_hc, n_hc, dim, bf16, d0, d1);
+            }
         });
     }
     void hc_head(const float* mix, const float* state, const float* scale, const float* base, int T,
@@ -328,13 +345,18 @@ public:
 
     // ---------------------------------------------------------------- positions
     void rope_tail(float* x, int T, int n_heads, int head_dim, int64_t pos0, int64_t pos_step,
-                   const float* inv_freq, int n_pairs, bool inverse) override {
+                   const float* inv_freq, int n_pairs, bool inverse, bool bf16) override {
         const int off = head_dim - 2 * n_pairs;
-        pool_.parallel_for(T, std::max(1, T / (pool_.size() * 4)), [&](int64_t b, int64_t e, int) {
-            for (int64_t t = b; t < e; ++t)
-                for (int h = 0; h < n_heads; ++h)
-                    rope::rotate_pairs(x + (size_t(t) * n_heads + h) * head_dim + off, n_pairs, inv_freq,
-                                       pos0 + t * pos_step, inverse);
+        pool_.parallel_for(T, std::max(1, T / (pool_.size() * 4)), [&](int64_t b, int64_t e, int th) {
+            float* cs = thread_f32(th, 0, size_t(4) * n_pairs);  // one sin/cos table per token
+            for (int64_t t = b; t < e; ++t) {
+                rope::pair_factors(n_pairs, inv_freq, pos0 + t * pos_step, inverse, cs);
+                for (int h = 0; h < n_heads; ++h) {
+                    float* xh = x + (size_t(t) * n_heads + h) * head_dim + off;
+                    rope::rotate(xh, n_pairs, cs);
+                    if (bf16) round_bf16_span(xh, size_t(2) * n_pairs);
+                }
+            }
         });
     }
 
@@ -461,7 +483,7 @@ public:
              float* out, bool exact) override;
 
     void swiglu(float* g, const float* u, size_t n, float clamp, bool exact) override {
-        for (size_t i = 0; i < n; ++i) g[i] = moe::swiglu(g[i], u[i], clamp, exact);
+        swiglu_span(g, u, n, clamp, exact, 1.0f);
     }
 
 private:
@@ -625,7 +647,7 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
                 round_bf16_span(h, size_t(F));
                 round_bf16_span(u, size_t(F));
             }
-            for (int64_t i = 0; i < F; ++i) h[i] = moe::swiglu(h[i], u[i], clamp, exact) * wgt;
+            swiglu_span(h, u, size_t(F), clamp, exact, wgt);
             if (bf16_act) round_bf16_span(h, size_t(F));
             if (aq == ActQuant::Fp8Block128) fp8_roundtrip_fast(h, int(F), 128);
         }

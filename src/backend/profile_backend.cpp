@@ -93,8 +93,8 @@ public:
         });
     }
     void hc_post(float* state, const float* y, const float* post, const float* comb, int T, int n_hc,
-                 int dim) override {
-        timed("hc_post", T, [&] { b_->hc_post(state, y, post, comb, T, n_hc, dim); });
+                 int dim, bool bf16) override {
+        timed("hc_post", T, [&] { b_->hc_post(state, y, post, comb, T, n_hc, dim, bf16); });
     }
     void hc_head(const float* mix, const float* state, const float* scale, const float* base, int T, int n_hc,
                  int dim, float hc_eps, float norm_eps, float* x, int exact_row0, int exact_T) override {
@@ -106,8 +106,10 @@ public:
         timed("broadcast_streams", T, [&] { b_->broadcast_streams(x, T, n_hc, dim, state); });
     }
     void rope_tail(float* x, int T, int n_heads, int head_dim, int64_t pos0, int64_t pos_step,
-                   const float* inv_freq, int n_pairs, bool inverse) override {
-        timed("rope_tail", T, [&] { b_->rope_tail(x, T, n_heads, head_dim, pos0, pos_step, inv_freq, n_pairs, inverse); });
+                   const float* inv_freq, int n_pairs, bool inverse, bool bf16) override {
+        timed("rope_tail", T, [&] {
+            b_->rope_tail(x, T, n_heads, head_dim, pos0, pos_step, inv_freq, n_pairs, inverse, bf16);
+        });
     }
     void fp8_rows(float* x, int rows, int64_t ld, int n) override {
         timed("fp8_rows", rows, [&] { b_->fp8_rows(x, rows, ld, n); });

@@ -4,12 +4,9 @@
 #include <cmath>
 #include <cstring>
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
-
 #include "model/dot.h"
 #include "model/torch_cpu.h"
+#include "model/vec16.h"
 #include "quant/float16.h"
 
 namespace ds4::attention {
@@ -120,27 +117,12 @@ void attend_blocks_exact(const float* qh, const RowSet& rs, float sink, int D, f
 // bookkeeping is whole-vector work and only q (in) and the output (out) are transposed.
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
-typedef uint32_t vu16 __attribute__((vector_size(64)));
 
 // Unaligned, aliasing views of 16 floats (macros: no 64-byte vector crosses a call, so the
 // PORTABLE (AVX2) build has no ABI question either; helpers take memory in and out).
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define load16(p) (*reinterpret_cast<const v16u*>(p))
 #define store16(p, v) (*reinterpret_cast<v16u*>(p) = (v))
-#define splat16(c) ((c) - v16{})  // c - (+0) == c for every c, -0 included
-
-// fmaf per lane: one rounding, as std::fmaf in tcpu::expf.
-#ifdef __AVX512F__
-#define fma16(a, b, c) ((v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#else
-#define fma16(a, b, c)                                                               \
-    ({                                                                               \
-        const v16 a_ = (a), b_ = (b), c_ = (c);                                      \
-        v16 r_;                                                                      \
-        for (int l_ = 0; l_ < 16; ++l_) r_[l_] = std::fmaf(a_[l_], b_[l_], c_[l_]);  \
-        r_;                                                                          \
-    })
-#endif
 
 // The hot loops (scores, P.V) keep kWide accumulator vectors of kLanes lanes in registers:
 // with AVX-512, 16 of the 32 zmm registers, all 16 heads per pass; without it, 8 of the 16 ymm
@@ -159,45 +141,11 @@ constexpr int kLanes = sizeof(vacc) / sizeof(float);
 #define loadacc(p) (*reinterpret_cast<const vaccu*>(p))
 #define storeacc(p, v) (*reinterpret_cast<vaccu*>(p) = (v))
 
-// tcpu::expf per lane, in place on 16 floats; lanes hold finite values, -inf or NaN. Lanes
-// that tcpu::expf clamps are computed from 0 (no out-of-range int conversion) and then
-// replaced: 0 below -104, inf above 100, and a NaN argument comes back unchanged (the scalar
-// code propagates it through every fma).
-inline void expf16(float* p) {
-    const v16 d = load16(p);
-    const float R_LN2f = 1.442695040888963407359924681001892137426645954152985934135449406931f;
-    const float L2Uf = 0.693145751953125f, L2Lf = 1.428606765330187045e-06f;
-    const vi16 big = d < -104.0f, inf = d > 100.0f, nan = d != d;
-    const v16 dc = (big | inf | nan) ? v16{} : d;
-    // rint (nearest even) of |x| < 2^22 via the 1.5*2^23 trick; exact for these magnitudes.
-    const v16 x = dc * R_LN2f;
-    const v16 qf = (x + 12582912.0f) - 12582912.0f;
-    const vi16 q = __builtin_convertvector(qf, vi16);
-    v16 s = fma16(qf, splat16(-L2Uf), dc);
-    s = fma16(qf, splat16(-L2Lf), s);
-    v16 u = splat16(0.000198527617612853646278381f);
-    u = fma16(u, s, splat16(0.00139304355252534151077271f));
-    u = fma16(u, s, splat16(0.00833336077630519866943359f));
-    u = fma16(u, s, splat16(0.0416664853692054748535156f));
-    u = fma16(u, s, splat16(0.166666671633720397949219f));
-    u = fma16(u, s, splat16(0.5f));
-    u = 1.0f + fma16(s * s, u, s);
-    // u * 2^q1 * 2^(q - q1), the powers built from their exponent bits (q1, q - q1 in [-75, 75]).
-    const vi16 q1 = q >> 1, q2 = q - q1;
-    u = u * (v16)((q1 + 127) << 23) * (v16)((q2 + 127) << 23);
-    u = big ? v16{} : u;
-    u = inf ? splat16(INFINITY) : u;
-    u = nan ? d : u;
-    store16(p, u);
-}
+// tcpu::expf per lane, in place on 16 floats (vec::expf: lanes hold finite values, -inf or NaN).
+inline void expf16(float* p) { store16(p, vec::expf(load16(p))); }
 
 // bf16_to_fp32(fp32_to_bf16(x)) per lane, 16 floats from in to out.
-inline void round_bf16_16(const float* in, float* out) {
-    const vu16 u = (vu16)load16(in);
-    const vi16 is_nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-    const vu16 r = is_nan ? (u | 0x400000u) & 0xFFFF0000u : (u + (0x7FFFu + ((u >> 16) & 1u))) & 0xFFFF0000u;
-    store16(out, (v16)r);
-}
+inline void round_bf16_16(const float* in, float* out) { store16(out, vec::round_bf16(load16(in))); }
 
 // tcpu::sum(x, n) for 16 independent lanes, x[j * 16 + lane], n <= kBlock. At that size every
 // level_sum inside covers fewer addends than its smallest step (16), so each reduces to a
@@ -317,7 +265,7 @@ void attend_blocks_exact16(const float* qh, int NH, const RowSet& rs, const floa
         const int c = s - rs.comp_slot0;
         return c < rs.n_rows - rs.n_win ? rs.rows[rs.n_win + c] : nullptr;
     };
-    const v16 vninf = splat16(-INFINITY);
+    const v16 vninf = vec::splat(-INFINITY);
     for (int k0 = 0; k0 < rs.n_slots; k0 += kBlock) {
         const int blk = std::min(kBlock, rs.n_slots - k0);
         // Live (non-padding) slots, compacted: their rows and where their scores go.

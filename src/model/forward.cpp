@@ -13,7 +13,9 @@
 //
 // Every op goes through the Backend; this file holds the order of operations, the cache
 // bookkeeping and the numerics switches. `bf16(...)` marks each point where the official
-// code stores a bf16 tensor (only active when emulating the official exact numerics).
+// code stores a bf16 tensor (only active when emulating the official exact numerics); the ops
+// given nf_.bf16 (rope_tail, hc_post) store their result so themselves, and rms_norm_bf16
+// rounds its input.
 #include "model/forward.h"
 
 #include <algorithm>
@@ -180,21 +182,18 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     be_.rms_norm(qn_, dev_.q_a_norm[il], T, Lq, eps, qn_, nf_.ops);
     bf16(qn_, size_t(T) * Lq);
     be_.matmul(L.q_b, 0, int64_t(H) * Dh, qn_, Lq, T, q_, int64_t(H) * Dh, aq(), eb(128));
-    bf16(q_, size_t(T) * H * Dh);
     if (nf_.bf16)
         be_.rms_norm_bf16(q_, T * H, Dh, eps);
     else
         be_.rms_norm(q_, nullptr, T * H, Dh, eps, q_);
-    be_.rope_tail(q_, T, H, Dh, pos0, 1, rope, npairs, false);
-    bf16(q_, size_t(T) * H * Dh);
+    be_.rope_tail(q_, T, H, Dh, pos0, 1, rope, npairs, false, nf_.bf16);
 
     // The single K=V row of each token: norm, RoPE, FP8 on the non-rotary dims.
     be_.matmul(L.kv, 0, Dh, xn_, D, T, kv_, Dh, aq(), eb(128));
     bf16(kv_, size_t(T) * Dh);
     be_.rms_norm(kv_, dev_.kv_norm[il], T, Dh, eps, kv_, nf_.ops);
     bf16(kv_, size_t(T) * Dh);
-    be_.rope_tail(kv_, T, 1, Dh, pos0, 1, rope, npairs, false);
-    bf16(kv_, size_t(T) * Dh);
+    be_.rope_tail(kv_, T, 1, Dh, pos0, 1, rope, npairs, false, nf_.bf16);
     if (nf_.kv_fp8) be_.fp8_rows(kv_, T, Dh, c_.n_nope());
 
     // Compressors: token by token (their state carries across batches); a row emitted at
@@ -224,8 +223,7 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
             bf16(comp_row_, Dh);
             be_.rms_norm(comp_row_, dev_.comp_norm[il], 1, Dh, eps, dst, nf_.ops);
             bf16(dst, Dh);
-            be_.rope_tail(dst, 1, 1, Dh, rpos, 0, rope, npairs, false);
-            bf16(dst, Dh);
+            be_.rope_tail(dst, 1, 1, Dh, rpos, 0, rope, npairs, false, nf_.bf16);
             if (nf_.kv_fp8) be_.fp8_rows(dst, 1, Dh, c_.n_nope());
             if (idx) {
                 // Indexer key: same pooling at its own width, then Hadamard (+ FP4).
@@ -235,8 +233,7 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
                 bf16(comp_row_, Di);
                 be_.rms_norm(comp_row_, dev_.idx_norm[il], 1, Di, eps, kdst, nf_.ops);
                 bf16(kdst, Di);
-                be_.rope_tail(kdst, 1, 1, Di, rpos, 0, rope, npairs, false);
-                bf16(kdst, Di);
+                be_.rope_tail(kdst, 1, 1, Di, rpos, 0, rope, npairs, false, nf_.bf16);
                 be_.hadamard_rows(kdst, 1, Di);
                 bf16(kdst, Di);
                 if (nf_.idx_fp4) be_.fp4_rows(kdst, 1, Di);
@@ -249,8 +246,7 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
         const int Hi = c_.idx_heads, Di = c_.idx_dim;
         be_.matmul(L.idx_q_b, 0, int64_t(Hi) * Di, qn_, Lq, T, iq_, int64_t(Hi) * Di, aq(), eb(128));
         bf16(iq_, size_t(T) * Hi * Di);
-        be_.rope_tail(iq_, T, Hi, Di, pos0, 1, rope, npairs, false);
-        bf16(iq_, size_t(T) * Hi * Di);
+        be_.rope_tail(iq_, T, Hi, Di, pos0, 1, rope, npairs, false, nf_.bf16);
         be_.hadamard_rows(iq_, T * Hi, Di);
         bf16(iq_, size_t(T) * Hi * Di);
         if (nf_.idx_fp4) be_.fp4_rows(iq_, T * Hi, Di);
@@ -290,15 +286,13 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
 
     // Values carry rotated tails: rotate back to the query position, then the grouped
     // low-rank output projection (group g reads heads [g*H/G, (g+1)*H/G)).
-    be_.rope_tail(o_, T, H, Dh, pos0, 1, rope, npairs, true);
-    bf16(o_, size_t(T) * H * Dh);
+    be_.rope_tail(o_, T, H, Dh, pos0, 1, rope, npairs, true, nf_.bf16);
     const int G = c_.o_groups, Lo = c_.o_lora;
     be_.matmul_groups(L.out_a, G, Lo, o_, T, low_, int64_t(G) * Lo, eb(-2));
     bf16(low_, size_t(T) * G * Lo);
     be_.matmul(L.out_b, 0, D, low_, int64_t(G) * Lo, T, y_, D, aq(), eb(128));
     bf16(y_, TD);
-    be_.hc_post(state_, y_, post_, comb_, T, nhc, D);
-    bf16(state_, TD * nhc);
+    be_.hc_post(state_, y_, post_, comb_, T, nhc, D, nf_.bf16);
 }
 
 void Forward::ffn_layer(int il, const int32_t* tokens, int T) {
@@ -331,8 +325,7 @@ void Forward::ffn_layer(int il, const int32_t* tokens, int T) {
         be_.add(ffn_out_, y_, TD);
     }
     bf16(ffn_out_, TD);
-    be_.hc_post(state_, ffn_out_, post_, comb_, T, nhc, D);
-    bf16(state_, TD * nhc);
+    be_.hc_post(state_, ffn_out_, post_, comb_, T, nhc, D, nf_.bf16);
 }
 
 void Forward::trace(int il, int T, int64_t pos0) {

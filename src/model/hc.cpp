@@ -1,23 +1,17 @@
 #include "model/hc.h"
 
 #include <cmath>
-#include <cstring>
-#include <vector>
 
 #include "model/torch_cpu.h"
+#include "model/vec16.h"
 
 namespace ds4::hc {
 
 static float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
 float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact) {
-    if (exact) {
-        // x.square().mean(-1): squares stored as f32, cascade sum, then sum / n.
-        thread_local std::vector<float> sq;
-        sq.resize(size_t(n));
-        for (int64_t i = 0; i < n; ++i) sq[size_t(i)] = x[i] * x[i];
-        return 1.0f / std::sqrt(tcpu::sum(sq.data(), n) / float(n) + eps);
-    }
+    if (exact)  // x.square().mean(-1): f32 squares, cascade sum, then sum / n.
+        return 1.0f / std::sqrt(vec::sum(x, n, [](vec::v16 v) { return v * v; }) / float(n) + eps);
     double ss = 0;
     for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
     return 1.0f / std::sqrt(float(ss / double(n)) + eps);
@@ -25,18 +19,17 @@ float rsqrt_mean_square(const float* x, int64_t n, float eps, bool exact) {
 
 void weighted_streams(const float* w, const float* streams, int n, int dim, float* x) {
     // Per element: s = 0, then s += w[h] * stream_h[d] for h in order (the scalar loop's
-    // rounding sequence), vectorised across d in chunks that stay in L1.
-    constexpr int kChunk = 512;
-    for (int d0 = 0; d0 < dim; d0 += kChunk) {
-        const int len = dim - d0 < kChunk ? dim - d0 : kChunk;
-        float s[kChunk];
-        for (int d = 0; d < len; ++d) s[d] = 0.0f;
-        for (int h = 0; h < n; ++h) {
-            const float wh = w[h];
-            const float* st = streams + size_t(h) * dim + d0;
-            for (int d = 0; d < len; ++d) s[d] += wh * st[d];
-        }
-        std::memcpy(x + d0, s, sizeof(float) * size_t(len));
+    // rounding sequence), 16 elements at a time.
+    int d = 0;
+    for (; d + 16 <= dim; d += 16) {
+        vec::v16 s = {};
+        for (int h = 0; h < n; ++h) s += w[h] * vec::load(streams + size_t(h) * dim + d);
+        vec::store(x + d, s);
+    }
+    for (; d < dim; ++d) {
+        float s = 0;
+        for (int h = 0; h < n; ++h) s += w[h] * streams[size_t(h) * dim + d];
+        x[d] = s;
     }
 }
 
@@ -86,6 +79,26 @@ void split_sinkhorn(const float* mix, const float* scale, const float* base, int
             for (int b = 0; b < n; ++b) m[a * n + b] /= (s + eps);
         }
     };
+    if (n == 4) {
+        // The model's n_hc: the 4x4 matrix is one vector (lane a*4 + b) and each normalisation
+        // a few shuffles, the same operations per element: s = 0 + m[0] + ... + m[3] along the
+        // column (row), then m / (s + eps).
+        const vec::vi16 col = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};  // m[k][b]: col + 4k
+        const vec::vi16 row = {0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12};  // m[a][k]: row + k
+        vec::v16 M = vec::load(m);
+        auto norm = [&](vec::vi16 first, int step) {
+            vec::v16 s = {};
+            for (int k = 0; k < 4; ++k) s += __builtin_shuffle(M, first + k * step);
+            M = M / (s + eps);
+        };
+        norm(col, 4);
+        for (int it = 1; it < iters; ++it) {
+            norm(row, 1);
+            norm(col, 4);
+        }
+        vec::store(m, M);
+        return;
+    }
     col_norm();
     for (int it = 1; it < iters; ++it) {
         row_norm();
@@ -105,16 +118,39 @@ void pre_token(const float* mix_raw, const float* state, const float* scale, con
     weighted_streams(pre, state, n, dim, x);
 }
 
-void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
-                float* scratch) {
-    std::memcpy(scratch, state, sizeof(float) * size_t(n) * dim);
-    float c[16];
+namespace {
+// state[dst][d] = post[dst] * y[d] + sum_src comb[src*n + dst] * state[src][d] for the columns
+// d of [d0, d0 + V-lanes): every source column is read before any destination is written.
+// V is vec::v16 or float (the tail); N > 0 fixes n at compile time.
+template <int N, class V>
+inline void post_columns(float* state, const float* y, const float* post, const float* comb, int n, int dim, int d0,
+                         bool bf16) {
+    if (N > 0) n = N;
+    V src[16];
+    for (int s = 0; s < n; ++s) src[s] = vec::load<V>(state + size_t(s) * dim + d0);
+    const V yv = vec::load<V>(y + d0);
     for (int dst = 0; dst < n; ++dst) {
-        for (int src = 0; src < n; ++src) c[src] = comb[src * n + dst];
-        float* out = state + size_t(dst) * dim;
-        weighted_streams(c, scratch, n, dim, out);
-        for (int d = 0; d < dim; ++d) out[d] = post[dst] * y[d] + out[d];
+        V acc = {};
+        for (int s = 0; s < n; ++s) acc += comb[s * n + dst] * src[s];
+        const V v = post[dst] * yv + acc;
+        vec::store(state + size_t(dst) * dim + d0, bf16 ? vec::round_bf16(v) : v);
     }
+}
+
+template <int N>
+void post_all(float* state, const float* y, const float* post, const float* comb, int n, int dim, bool bf16, int d,
+              int d_end) {
+    for (; d + 16 <= d_end; d += 16)
+        post_columns<N, vec::v16>(state, y, post, comb, n, dim, d, bf16);
+    for (; d < d_end; ++d) post_columns<N, float>(state, y, post, comb, n, dim, d, bf16);
+}
+}  // namespace
+
+void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim, bool bf16,
+                int d_begin, int d_end) {
+    if (d_end < 0) d_end = dim;
+    if (n == 4) return post_all<4>(state, y, post, comb, n, dim, bf16, d_begin, d_end);  // the model's n_hc: unrolled
+    post_all<0>(state, y, post, comb, n, dim, bf16, d_begin, d_end);
 }
 
 void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,

@@ -39,9 +39,12 @@ void pre_token(const float* mix_raw, const float* state, const float* scale, con
                int n, int dim, int iters, float hc_eps, float norm_eps, float* x, float* post,
                float* comb, Exact ex = {});
 
-// One token: state[dst] = post[dst] * y + sum_src comb[src*n + dst] * state[src] (in place).
+// One token: state[dst] = post[dst] * y + sum_src comb[src*n + dst] * state[src] (in place;
+// n <= 16), each sum from 0 in src order; bf16: the new state is rounded to bf16 (the official
+// numerics store it so). Each column depends only on itself: [d_begin, d_end) updates only
+// those (d_end -1: dim), to split a token across threads.
 void post_token(float* state, const float* y, const float* post, const float* comb, int n, int dim,
-                float* scratch /* n*dim */);
+                bool bf16 = false, int d_begin = 0, int d_end = -1);
 
 // Output head collapse: a_h = sigmoid(mix_h * rsqrt * scale[0] + base[h]) + eps; x = sum a_h state[h].
 void head_token(const float* mix_raw, const float* state, const float* scale, const float* base,

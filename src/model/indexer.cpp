@@ -1,11 +1,11 @@
 #include "model/indexer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "model/dot.h"
 #include "model/torch_cpu.h"
+#include "model/vec16.h"
 #include "quant/float16.h"
 
 namespace ds4::indexer {
@@ -26,49 +26,63 @@ float tail_sum(const float* term, int n_heads) {
     return ((p[0] + p[1]) + p[2]) + p[3];
 }
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef uint32_t vu16 __attribute__((vector_size(64)));
-typedef int32_t vi16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
-#define load16(p) (*reinterpret_cast<const v16u*>(p))
-#define store16(p, v) (*reinterpret_cast<v16u*>(p) = (v))
+using vec::relu;
+using vec::round_bf16;
+using vec::v16;
+using vec::vi16;
+using vec::load;
+using vec::store;
 
-// bf16_to_fp32(fp32_to_bf16(x)) per lane.
-inline v16 round_bf16(v16 x) {
-    vu16 u;
-    std::memcpy(&u, &x, sizeof u);
-    const vi16 nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-    const vu16 r = ((u + (0x7FFFu + ((u >> 16) & 1u))) >> 16) << 16;
-    const vu16 rn = ((u >> 16) | 0x40u) << 16;
-    const vu16 m = vu16(nan);
-    const vu16 b = (rn & m) | (r & ~m);
-    v16 y;
-    std::memcpy(&y, &b, sizeof y);
-    return y;
+
+// kt[i][r] = rows[r][i] for r < nr, 0 for nr <= r < 16 (rows: [nr][dim]). 16x16 tiles in
+// registers: four rounds of (row j, row j+8) -> (their low halves interleaved, their high
+// halves interleaved) rotate each element's (row, column) bits by one: four transpose.
+inline void transpose_rows(const float* rows, int nr, int dim, float* kt) {
+    const vi16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+    const vi16 hi = lo + 8;
+    int i0 = 0;
+    for (; i0 + 16 <= dim; i0 += 16) {
+        v16 m[16], t[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; ++r) m[r] = r < nr ? load(rows + size_t(r) * dim + i0) : v16{};
+#pragma GCC unroll 4
+        for (int round = 0; round < 4; ++round) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) {
+                t[2 * j] = __builtin_shuffle(m[j], m[j + 8], lo);
+                t[2 * j + 1] = __builtin_shuffle(m[j], m[j + 8], hi);
+            }
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; ++r) m[r] = t[r];
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) store(kt + size_t(i0 + i) * 16, m[i]);
+    }
+    for (; i0 < dim; ++i0)
+        for (int r = 0; r < 16; ++r) kt[size_t(i0) * 16 + r] = r < nr ? rows[size_t(r) * dim + i0] : 0.0f;
 }
 
-inline v16 relu(v16 x) {
-    const vi16 pos = x > 0.0f;
-    vi16 xi;
-    std::memcpy(&xi, &x, sizeof xi);
-    xi &= pos;
-    v16 y;
-    std::memcpy(&y, &xi, sizeof y);
-    return y;
-}
-
-// tcpu::dot_bf16 of NH heads against 16 transposed key rows (kt: [dim][16]).
+// tcpu::dot_bf16 of NH heads against 16 transposed key rows (kt: [dim][16]). The head loops
+// are unrolled so that the NH accumulators live in registers (an indexed array stays in
+// memory, and each step then waits on a store and a reload).
 template <int NH>
-inline void dots_bf16(const float* q, int dim, const float* kt, v16* s) {
+inline void dots_bf16(const float* q, int dim, const float* kt, v16* out) {
+    v16 s[NH];
+#pragma GCC unroll 16
     for (int j = 0; j < NH; ++j) s[j] = v16{};
     int i = 0;
     for (; i + 2 <= dim; i += 2) {
-        const v16 k1 = load16(kt + size_t(i + 1) * 16), k0 = load16(kt + size_t(i) * 16);
+        const v16 k1 = load(kt + size_t(i + 1) * 16), k0 = load(kt + size_t(i) * 16);
+#pragma GCC unroll 16
         for (int j = 0; j < NH; ++j) s[j] += q[size_t(j) * dim + i + 1] * k1;
+#pragma GCC unroll 16
         for (int j = 0; j < NH; ++j) s[j] += q[size_t(j) * dim + i] * k0;
     }
     if (i < dim)
-        for (int j = 0; j < NH; ++j) s[j] += q[size_t(j) * dim + i] * load16(kt + size_t(i) * 16);
+#pragma GCC unroll 16
+        for (int j = 0; j < NH; ++j) s[j] += q[size_t(j) * dim + i] * load(kt + size_t(i) * 16);
+#pragma GCC unroll 16
+    for (int j = 0; j < NH; ++j) out[j] = s[j];
 }
 
 // dot_f32 (8 strided partial sums, pairwise combine, sequential tail) of one head.
@@ -76,9 +90,10 @@ inline v16 dot_f32_16(const float* q, int dim, const float* kt) {
     v16 a[8] = {};
     int i = 0;
     for (; i + 8 <= dim; i += 8)
-        for (int j = 0; j < 8; ++j) a[j] += q[i + j] * load16(kt + size_t(i + j) * 16);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) a[j] += q[i + j] * load(kt + size_t(i + j) * 16);
     v16 s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    for (; i < dim; ++i) s += q[i] * load16(kt + size_t(i) * 16);
+    for (; i < dim; ++i) s += q[i] * load(kt + size_t(i) * 16);
     return s;
 }
 
@@ -97,8 +112,7 @@ void scores(const float* q, const float* w, const float* keys, int64_t n_rows, i
     for (int64_t c0 = row_begin; c0 < row_end; c0 += 16) {
         const int nr = int(std::min<int64_t>(16, row_end - c0));
         // Lane r = key row c0 + r (missing rows are zeros and never stored).
-        for (int i = 0; i < dim; ++i)
-            for (int r = 0; r < 16; ++r) kt[size_t(i) * 16 + r] = r < nr ? keys[size_t(c0 + r) * dim + i] : 0.0f;
+        transpose_rows(keys + size_t(c0) * dim, nr, dim, kt);
         v16 total = {};
         if (!bf16_scores) {
             for (int h = 0; h < n_heads; ++h) total += relu(dot_f32_16(q + size_t(h) * dim, dim, kt)) * w[h];
@@ -107,13 +121,13 @@ void scores(const float* q, const float* w, const float* keys, int64_t n_rows, i
             int h = 0;
             auto term = [&](v16 d, int hh) {
                 const v16 t = round_bf16(relu(round_bf16(d)) * w[hh]);
-                store16(tb + size_t(hh) * 16, t);
+                store(tb + size_t(hh) * 16, t);
                 total += t;
             };
-            for (; h + 4 <= n_heads; h += 4) {
-                v16 s[4];
-                dots_bf16<4>(q + size_t(h) * dim, dim, kt, s);
-                for (int j = 0; j < 4; ++j) term(s[j], h + j);
+            for (; h + 8 <= n_heads; h += 8) {
+                v16 s[8];
+                dots_bf16<8>(q + size_t(h) * dim, dim, kt, s);
+                for (int j = 0; j < 8; ++j) term(s[j], h + j);
             }
             for (; h < n_heads; ++h) {
                 v16 s[1];
@@ -123,7 +137,7 @@ void scores(const float* q, const float* w, const float* keys, int64_t n_rows, i
             total = round_bf16(total);
         }
         float res[16];
-        store16(res, total);
+        store(res, total);
         for (int r = 0; r < nr; ++r) {
             const int64_t c = c0 + r;
             if (bf16_scores && c >= seq_cols) {

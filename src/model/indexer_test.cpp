@@ -42,8 +42,8 @@ TEST(Indexer, VectorisedScoresMatchScalarBitForBit) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     auto bf16v = [](float x) { return bf16_to_fp32(fp32_to_bf16(x)); };
     for (bool bf16 : {true, false})
-        for (int n_heads : {1, 6, 64})
-            for (int dim : {1, 7, 128})
+        for (int n_heads : {1, 6, 13, 64})
+            for (int dim : {1, 7, 40, 128})
                 for (int64_t n_rows : {1, 3, 15, 16, 17, 31, 33, 64, 77}) {
                     std::vector<float> q(size_t(n_heads) * dim), w(static_cast<size_t>(n_heads)), keys(size_t(n_rows) * dim);
                     for (auto& x : q) x = bf16v(nd(rng));

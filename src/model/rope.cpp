@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/vec16.h"
+
 namespace ds4::rope {
 
 static double corr_dim(double rotations, int dims, double base, double orig_ctx) {
@@ -43,15 +45,44 @@ std::vector<float> inv_freqs(int rope_dims, float base, const YarnParams& y) {
     return f;
 }
 
-void rotate_pairs(float* x, int n_pairs, const float* inv_freq, int64_t pos, bool inverse) {
+void pair_factors(int n_pairs, const float* inv_freq, int64_t pos, bool inverse, float* cs) {
     const float p = float(pos);
     for (int i = 0; i < n_pairs; ++i) {
         const float ang = p * inv_freq[i];
         const float c = std::cos(ang);
         const float s = inverse ? -std::sin(ang) : std::sin(ang);
+        cs[2 * i] = cs[2 * i + 1] = c;
+        cs[2 * n_pairs + 2 * i] = cs[2 * n_pairs + 2 * i + 1] = s;
+    }
+}
+
+void rotate(float* x, int n_pairs, const float* cs) {
+    const float* c = cs;
+    const float* s = cs + 2 * n_pairs;
+    int i = 0;
+    // 8 pairs at a time: with P = x * c and Q = swap_pairs(x) * s, lane 2i is x0*c - x1*s =
+    // P - Q and lane 2i+1 is x0*s + x1*c = Q + P, the scalar code's operations in its order.
+    const vec::vi16 swap = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+    const vec::vi16 even = {-1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0};
+    for (; i + 8 <= n_pairs; i += 8) {
+        const vec::v16 v = vec::load(x + 2 * i);
+        const vec::v16 P = v * vec::load(c + 2 * i), Q = __builtin_shuffle(v, swap) * vec::load(s + 2 * i);
+        vec::store(x + 2 * i, even ? P - Q : Q + P);
+    }
+    for (; i < n_pairs; ++i) {
         const float x0 = x[2 * i], x1 = x[2 * i + 1];
-        x[2 * i] = x0 * c - x1 * s;
-        x[2 * i + 1] = x0 * s + x1 * c;
+        x[2 * i] = x0 * c[2 * i] - x1 * s[2 * i];
+        x[2 * i + 1] = x0 * s[2 * i] + x1 * c[2 * i];
+    }
+}
+
+void rotate_pairs(float* x, int n_pairs, const float* inv_freq, int64_t pos, bool inverse) {
+    constexpr int kBlock = 32;  // pairs per factor table (a pair's factors depend only on it)
+    float cs[4 * kBlock];
+    for (int i = 0; i < n_pairs; i += kBlock) {
+        const int m = std::min(kBlock, n_pairs - i);
+        pair_factors(m, inv_freq + i, pos, inverse, cs);
+        rotate(x + 2 * i, m, cs);
     }
 }
 

@@ -26,4 +26,10 @@ std::vector<float> inv_freqs(int rope_dims, float base, const YarnParams& y);
 // Angle = float(pos) * inv_freq[i] in fp32; inverse rotates by -angle.
 void rotate_pairs(float* x, int n_pairs, const float* inv_freq, int64_t pos, bool inverse);
 
+// rotate_pairs in two steps, so that the heads of a token share one table: the factors of
+// position pos (cs: 4*n_pairs floats, cos then sin of each angle, each written twice), then
+// the rotation of one head vector by them.
+void pair_factors(int n_pairs, const float* inv_freq, int64_t pos, bool inverse, float* cs);
+void rotate(float* x, int n_pairs, const float* cs);
+
 }  // namespace ds4::rope
