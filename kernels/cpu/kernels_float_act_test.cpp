@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/backend_testing.h"
 #include "kernels/cpu/kernels.h"
 #include "model/torch_cpu.h"
 #include "quant/quants.h"
@@ -223,20 +224,9 @@ TEST(KernelFloatAct, SequentialOrderBackendSplits) {
         auto be = make_cpu_backend(threads);
         for (int64_t rows : {4, 5, 12, 24, 32, 40, 64, 100, 290})
             for (int64_t n : {256, 4096}) {
-                const GgmlType t = GgmlType::F16;
-                const size_t ws = size_t(row_size(t, n));
-                std::vector<float> x(size_t(rows * n)), wf(x.size());
-                for (float& v : x) v = nd(rng) * 0.1f;
-                std::vector<uint8_t> wb(ws * rows);
-                quantize_rows(t, x.data(), wb.data(), rows, n, nullptr);
-                for (int64_t r = 0; r < rows; ++r) dequantize_row(t, wb.data() + r * ws, wf.data() + r * n, n);
-                Weight w;
-                w.name = "w";
-                w.type = t;
-                w.ne[0] = n;
-                w.ne[1] = rows;
-                w.data = wb.data();
-                w.row_bytes = ws;
+                const test::StoredMatrix m(GgmlType::F16, n, rows, rng);
+                const Weight& w = m.w;
+                const std::vector<float>& wf = m.deq;
                 for (int T : {1, 5}) {
                     std::vector<float> a(size_t(T) * n);
                     for (float& v : a) v = nd(rng);

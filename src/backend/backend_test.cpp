@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/backend_testing.h"
 #include "backend/thread_pool.h"
 #include "model/moe.h"
 #include "model/rope.h"
@@ -34,30 +35,7 @@ TEST(Backend, ThreadPoolCoversEveryIndexOnce) {
     }
 }
 
-// A matrix stored in `type`, built from random f32 rows.
-struct StoredMatrix {
-    Weight w;
-    std::vector<uint8_t> bytes;
-    std::vector<float> deq;  // what the stored bytes mean, row-major
-    StoredMatrix(GgmlType type, int64_t n_in, int64_t rows, std::mt19937& rng) {
-        std::normal_distribution<float> nd(0, 1);
-        const size_t rb = size_t(row_size(type, n_in));
-        bytes.resize(rb * rows);
-        deq.resize(size_t(n_in * rows));
-        std::vector<float> x(n_in), imat(n_in, 1.0f);
-        for (int64_t r = 0; r < rows; ++r) {
-            for (auto& v : x) v = nd(rng);
-            quantize_row(type, x.data(), bytes.data() + rb * r, n_in, imat.data());
-            dequantize_row(type, bytes.data() + rb * r, deq.data() + n_in * r, n_in);
-        }
-        w.name = "test";
-        w.type = type;
-        w.ne[0] = n_in;
-        w.ne[1] = rows;
-        w.data = bytes.data();
-        w.row_bytes = rb;
-    }
-};
+using test::StoredMatrix;
 
 // The vectorised, threaded round_bf16 (and the threaded fp8/fp4 row ops) match the scalar
 // converters bit for bit: random values, ties, NaNs, infinities, subnormals, odd lengths.
