@@ -114,7 +114,7 @@ TEST(Model, ChunkedPrefillAndDecodeAgreeExactly) {
     const std::vector<int32_t> ids = tokens(n, V);
     std::vector<float> ref(size_t(n) * V);
     e->new_session(n, 512)->prefill(ids.data(), n, ref.data());
-    for (int chunk : {1, 7, 33, 130}) {
+    for (int chunk : {1, 2, 3, 7, 33, 130}) {  // (2, 3: the decode paths for a few tokens)
         auto s = e->new_session(n, chunk);
         std::vector<float> got(size_t(n) * V);
         s->prefill(ids.data(), n, got.data());

@@ -68,6 +68,18 @@ struct CompressorArgs {
 // The numerics knobs of one matrix multiply (official FP8 activation quantisation emulation).
 enum class ActQuant { None, Fp8Block128 };
 
+// The arguments of one Backend::matmul, for Backend::matmuls.
+struct MatmulCall {
+    const Weight* w = nullptr;
+    int64_t row0 = 0, n_rows = 0;
+    const float* x = nullptr;
+    int64_t ldx = 0;
+    float* y = nullptr;
+    int64_t ldy = 0;
+    ActQuant aq = ActQuant::None;
+    int exact_block = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -93,6 +105,15 @@ public:
     // fp4_gemm kernels: k = 128 / 32).
     virtual void matmul(const Weight& w, int64_t row0, int64_t n_rows, const float* x, int64_t ldx,
                         int T, float* y, int64_t ldy, ActQuant aq = ActQuant::None, int exact_block = 0) = 0;
+    // Several independent products over the same T tokens, as one job where the backend can
+    // (decode: one join instead of one per matrix, and the threads balance over all the rows).
+    // Same results as matmul() on each call in order; no call's y may overlap another's x.
+    virtual void matmuls(const MatmulCall* calls, int n_calls, int T) {
+        for (int i = 0; i < n_calls; ++i) {
+            const MatmulCall& c = calls[i];
+            matmul(*c.w, c.row0, c.n_rows, c.x, c.ldx, T, c.y, c.ldy, c.aq, c.exact_block);
+        }
+    }
     // G matmuls sharing one weight, as one job: group g multiplies weight rows
     // [g*rows, (g+1)*rows) by columns [g*n, (g+1)*n) of x (n = w.n_in(); x rows hold G*n
     // floats) into columns [g*rows, (g+1)*rows) of y. Same results as the G matmul calls.

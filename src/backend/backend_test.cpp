@@ -133,6 +133,59 @@ TEST(Backend, GroupedMatmulMatchesPerGroupCallsBitForBit) {
             }
 }
 
+// matmuls (a batch of independent products as one job) equals the separate matmul calls bit
+// for bit: mixed types, exact orders and activation conversions, calls sharing an input (one
+// converted copy) and not, row offsets, strided outputs, decode and prefill token counts.
+TEST(Backend, BatchedMatmulsMatchSeparateCallsBitForBit) {
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0, 1);
+    const int64_t n = 512;
+    struct Spec {
+        GgmlType t;
+        int64_t rows, row0, n_rows;
+        int input;  // which of the two inputs
+        ActQuant aq;
+        int exact_block;
+    };
+    const Spec specs[] = {
+        {GgmlType::Q8_0, 300, 0, 300, 0, ActQuant::Fp8Block128, 128},
+        {GgmlType::Q8_0, 64, 8, 40, 0, ActQuant::Fp8Block128, 128},   // shares call 0's conversion
+        {GgmlType::Q4_K, 100, 0, 100, 0, ActQuant::None, 0},
+        {GgmlType::F16, 70, 0, 70, 0, ActQuant::None, -1},            // sequential order
+        {GgmlType::F32, 24, 0, 24, 0, ActQuant::None, -1},
+        {GgmlType::BF16, 20, 0, 20, 1, ActQuant::None, -2},           // bf16 pair order
+        {GgmlType::Q8_0, 50, 0, 50, 1, ActQuant::None, 0},
+        {GgmlType::IQ2_XXS, 33, 0, 33, 1, ActQuant::None, 0},
+    };
+    constexpr int N = int(sizeof(specs) / sizeof(specs[0]));
+    std::vector<StoredMatrix> ms;
+    for (const Spec& sp : specs) ms.emplace_back(sp.t, n, sp.rows, rng);
+    for (int T : {1, 2, 3, 5}) {
+        std::vector<float> x[2];
+        for (auto& v : x) {
+            v.resize(size_t(T) * (n + 16));
+            for (auto& f : v) f = bf16_to_fp32(fp32_to_bf16(nd(rng)));
+        }
+        std::vector<std::vector<float>> want(N), got(N);
+        std::vector<MatmulCall> calls(N);
+        for (int i = 0; i < N; ++i) {
+            const Spec& sp = specs[i];
+            const int64_t ldy = sp.n_rows + 3;
+            want[i].assign(size_t(T) * ldy, -1.0f);
+            got[i] = want[i];
+            be->matmul(ms[i].w, sp.row0, sp.n_rows, x[sp.input].data(), n + 16, T, want[i].data(), ldy, sp.aq,
+                       sp.exact_block);
+            calls[i] = {&ms[i].w, sp.row0, sp.n_rows, x[sp.input].data(), n + 16, got[i].data(), ldy, sp.aq,
+                        sp.exact_block};
+        }
+        be->matmuls(calls.data(), N, T);
+        for (int i = 0; i < N; ++i)
+            ASSERT_EQ(0, std::memcmp(want[i].data(), got[i].data(), sizeof(float) * want[i].size()))
+                << "call " << i << " (" << type_name(uint32_t(specs[i].t)) << ") T " << T;
+    }
+}
+
 TEST(Backend, Fp8KvEmulationLandsOnTheGrid) {
     auto be = make_cpu_backend(1);
     std::mt19937 rng(5);

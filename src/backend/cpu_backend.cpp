@@ -5,12 +5,17 @@
 // activations), then each thread takes contiguous blocks of weight rows and runs the GEMM
 // (prefill) or GEMV (decode) kernel over the whole token batch.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <thread>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "backend/backend.h"
 #include "backend/cpu_matmul.h"
@@ -35,6 +40,15 @@ namespace {
 constexpr int64_t kMinJobMacs = 1 << 15;
 
 inline float round_bf16(float x) { return bf16_to_fp32(fp32_to_bf16(x)); }
+
+// A spin-wait step (waits of a few microseconds inside a job).
+inline void cpu_relax() {
+#if defined(__x86_64__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
 
 // GCC vector types for the elementwise passes (compiled for any target, vectorised by -march).
 typedef float vf16 __attribute__((vector_size(64)));
@@ -213,6 +227,68 @@ public:
         const int64_t grain = cpu::row_grain(n_rows, w.row_bytes, T, pool_.size());
         pool_.parallel_for(n_rows, grain, [&](int64_t b, int64_t e, int) {
             cpu::gemm_rows(w.type, w.row(row0 + b), w.row_bytes, e - b, a, T, n, y + b, ldy);
+        });
+    }
+
+    // Decode: one job over the row items of every call (prefill calls are big enough alone).
+    // Calls reading the same x with the same conversion share its converted activations.
+    void matmuls(const MatmulCall* c, int n_calls, int T) override {
+        if (T >= 4 || n_calls == 1 || pool_.size() == 1) return Backend::matmuls(c, n_calls, T);
+        if (batch_act_.size() < size_t(n_calls)) batch_act_.resize(n_calls), batch_f32_.resize(n_calls);
+        std::vector<cpu::Act>& act = batch_a_;
+        act.assign(n_calls, cpu::Act{});
+        batch_items_.clear();
+        for (int i = 0; i < n_calls; ++i) {
+            const Weight& w = *c[i].w;
+            const int64_t n = w.n_in();
+            const bool exact = c[i].exact_block != 0 && is_float(w.type);
+            int same = -1;  // an earlier call with the same activation conversion
+            for (int j = 0; j < i && same < 0; ++j)
+                if (c[j].x == c[i].x && c[j].ldx == c[i].ldx && c[j].aq == c[i].aq && c[j].w->n_in() == n &&
+                    (c[j].exact_block != 0 && is_float(c[j].w->type)) == exact &&
+                    vec_dot_type(c[j].w->type) == vec_dot_type(w.type))
+                    same = j;
+            if (same >= 0) {
+                act[i] = act[same];
+            } else {
+                const float* xf = c[i].x;
+                int64_t ldx = c[i].ldx;
+                if (c[i].aq == ActQuant::Fp8Block128) {
+                    float* q = f32_buf(batch_f32_[i], size_t(T) * n);
+                    for (int t = 0; t < T; ++t) {
+                        std::memcpy(q + size_t(t) * n, c[i].x + size_t(t) * ldx, sizeof(float) * n);
+                        fp8_roundtrip_fast(q + size_t(t) * n, int(n), 128);
+                    }
+                    xf = q;
+                    ldx = n;
+                }
+                act[i] = exact ? cpu::Act{reinterpret_cast<const uint8_t*>(xf), size_t(ldx) * sizeof(float), true}
+                               : cpu::convert_act(pool_, w.type, xf, ldx, T, n, batch_act_[i]);
+            }
+            const int64_t rows = c[i].n_rows;
+            if (exact) {
+                const int64_t grain = seq_grain(rows, w.row_bytes, T, pool_.size()), items = seq_items(rows, grain);
+                for (int64_t it = 0; it < items; ++it)
+                    batch_items_.push_back({i, it * grain, seq_item_end(it, items, rows, grain)});
+            } else {
+                const int64_t grain = cpu::row_grain(rows, w.row_bytes, T, pool_.size());
+                for (int64_t r0 = 0; r0 < rows; r0 += grain) batch_items_.push_back({i, r0, std::min(rows, r0 + grain)});
+            }
+        }
+        pool_.parallel_for(int64_t(batch_items_.size()), 1, [&](int64_t b, int64_t e, int th) {
+            for (int64_t it = b; it < e; ++it) {
+                const Item& I = batch_items_[it];
+                const MatmulCall& m = c[I.expert];
+                const Weight& w = *m.w;
+                const cpu::Act& a = act[I.expert];
+                if (m.exact_block != 0 && is_float(w.type)) {
+                    exact_rows(w, m.row0 + I.rb, I.re - I.rb, reinterpret_cast<const float*>(a.data),
+                               int64_t(a.row_bytes / sizeof(float)), T, w.n_in(), m.y + I.rb, m.ldy, m.exact_block, th);
+                } else {
+                    cpu::gemm_rows(w.type, w.row(m.row0 + I.rb), w.row_bytes, I.re - I.rb, a, T, w.n_in(), m.y + I.rb,
+                                   m.ldy);
+                }
+            }
         });
     }
 
@@ -482,6 +558,14 @@ public:
              const int32_t* sel, const float* weight, int k, float clamp, ActQuant aq, bool bf16_act,
              float* out, bool exact) override;
 
+    void build_moe_items(int64_t rows, size_t row_bytes, int A);
+    template <class Swiglu>
+    void moe_decode_job(const Weight& gate, const Weight& up, const Weight& down, const cpu::Act& ag,
+                        const cpu::Act& au, float* hg, float* hu, float* od, const Swiglu& swiglu_rows);
+    template <class Swiglu>
+    void moe_batch_jobs(const Weight& gate, const Weight& up, const Weight& down, const cpu::Act& ag,
+                        const cpu::Act& au, float* hg, float* hu, float* od, const Swiglu& swiglu_rows, int eb, int A);
+
     void swiglu(float* g, const float* u, size_t n, float clamp, bool exact) override {
         swiglu_span(g, u, n, clamp, exact, 1.0f);
     }
@@ -552,10 +636,14 @@ private:
     std::vector<Assign> assign_;
     std::vector<int32_t> expert_begin_, cursor_, tok_of_;
     struct Item {
-        int32_t expert;
+        int32_t expert;  // (matmuls: the call)
         int64_t rb, re;
     };
-    std::vector<Item> items_;
+    std::vector<Item> items_, batch_items_;
+    std::vector<std::vector<uint8_t>> batch_act_;  // matmuls: converted activations per call
+    std::vector<std::vector<float>> batch_f32_;
+    std::vector<cpu::Act> batch_a_;
+    std::vector<std::atomic<int>> moe_left_;  // decode MoE job: gate/up blocks left per expert (-1: h ready)
     std::mutex mu_;
     std::unordered_map<void*, size_t> allocs_;
     size_t resident_ = 0;
@@ -603,19 +691,118 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
 
     float* hg = f32_buf(moe_h_, size_t(A) * F);
     float* hu = f32_buf(moe_u_, size_t(A) * F);
-    // Work items = (expert, block of output rows), each a GEMM over all the expert's tokens.
-    auto build_items = [&](int64_t rows, size_t row_bytes) {
-        items_.clear();
-        int n_active = 0;
-        for (int64_t e = 0; e < E; ++e) n_active += expert_begin_[e] != expert_begin_[e + 1];
-        const int64_t blk = cpu::row_grain(rows * n_active, row_bytes, (A + n_active - 1) / std::max(1, n_active),
-                                           pool_.size());
-        for (int64_t e = 0; e < E; ++e) {
-            if (expert_begin_[e] == expert_begin_[e + 1]) continue;
-            for (int64_t rb = 0; rb < rows; rb += blk) items_.push_back({int32_t(e), rb, std::min(rows, rb + blk)});
+    // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2).
+    auto swiglu_rows = [&](int a0, int a1) {
+        for (int a = a0; a < a1; ++a) {
+            const float wgt = weight[assign_[a].t * k + assign_[a].k];
+            float* h = hg + size_t(a) * F;
+            float* u = hu + size_t(a) * F;
+            // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
+            if (bf16_act) {
+                round_bf16_span(h, size_t(F));
+                round_bf16_span(u, size_t(F));
+            }
+            swiglu_span(h, u, size_t(F), clamp, exact, wgt);
+            if (bf16_act) round_bf16_span(h, size_t(F));
+            if (aq == ActQuant::Fp8Block128) fp8_roundtrip_fast(h, int(F), 128);
         }
     };
-    build_items(F, gate.row_bytes + up.row_bytes);
+    float* od = f32_buf(moe_o_, size_t(A) * D);
+    if (T < 4 && !eb && pool_.size() > 1) {
+        moe_decode_job(gate, up, down, ag, au, hg, hu, od, swiglu_rows);
+    } else {
+        moe_batch_jobs(gate, up, down, ag, au, hg, hu, od, swiglu_rows, eb, A);
+    }
+    // Each output element sums its token's assignments in assignment order (experts
+    // ascending); threads split the columns, so the order per element is unchanged.
+    const int64_t cchunk = 256;
+    const int64_t n_cchunk = (D + cchunk - 1) / cchunk;
+    // Decode-sized sums (a few experts) stay on the caller: a dispatch would cost more.
+    pool_.parallel_for(n_cchunk, int64_t(A) * D < (1 << 16) ? n_cchunk : 1, [&](int64_t b, int64_t e, int) {
+        const int64_t i0 = b * cchunk, i1 = std::min(D, e * cchunk);
+        for (int t = 0; t < T; ++t) std::fill(out + size_t(t) * D + i0, out + size_t(t) * D + i1, 0.0f);
+        for (int a = 0; a < A; ++a) {
+            float* o = od + size_t(a) * D;
+            float* y = out + size_t(assign_[a].t) * D;
+            if (bf16_act) round_bf16_span(o + i0, size_t(i1 - i0));  // each (a, chunk) is visited once
+            for (int64_t i = i0; i < i1; ++i) y[i] += o[i];
+        }
+    });
+}
+
+// Work items = (expert, block of output rows), each a GEMM over all the expert's tokens.
+void CpuBackend::build_moe_items(int64_t rows, size_t row_bytes, int A) {
+    const int64_t E = int64_t(expert_begin_.size()) - 1;
+    int n_active = 0;
+    for (int64_t e = 0; e < E; ++e) n_active += expert_begin_[e] != expert_begin_[e + 1];
+    const int64_t blk = cpu::row_grain(rows * n_active, row_bytes, (A + n_active - 1) / std::max(1, n_active),
+                                       pool_.size());
+    for (int64_t e = 0; e < E; ++e) {
+        if (expert_begin_[e] == expert_begin_[e + 1]) continue;
+        for (int64_t rb = 0; rb < rows; rb += blk) items_.push_back({int32_t(e), rb, std::min(rows, rb + blk)});
+    }
+}
+
+// Decode: the whole MoE as one job. Items are claimed in order (the pool's counter): every
+// expert's gate/up row blocks, then every expert's down row blocks. The thread finishing an
+// expert's last gate/up block runs its SwiGLU and converts its h for W2; a down block waits
+// (spins) until its expert's h is ready, which happens only for the last experts, as all the
+// gate/up blocks were claimed first and are being worked on. Saves the two joins, the serial
+// SwiGLU between them and the memory pipeline's drain and ramp at each.
+template <class Swiglu>
+void CpuBackend::moe_decode_job(const Weight& gate, const Weight& up, const Weight& down, const cpu::Act& ag,
+                                const cpu::Act& au, float* hg, float* hu, float* od, const Swiglu& swiglu_rows) {
+    const int64_t D = gate.n_in(), F = gate.ne[1], E = gate.ne[2];
+    const int A = expert_begin_[E];
+    items_.clear();
+    build_moe_items(F, gate.row_bytes + up.row_bytes, A);
+    const int64_t n_gu = int64_t(items_.size());
+    build_moe_items(D, down.row_bytes, A);
+    if (moe_left_.size() < size_t(E)) moe_left_ = std::vector<std::atomic<int>>(size_t(E));
+    for (int64_t e = 0; e < E; ++e) moe_left_[e].store(0, std::memory_order_relaxed);
+    for (int64_t i = 0; i < n_gu; ++i) moe_left_[items_[i].expert].fetch_add(1, std::memory_order_relaxed);
+    // h for W2, converted per expert into rows a of the down activations.
+    const bool f32_down = is_float(down.type);
+    const GgmlType at = f32_down ? GgmlType::F32 : vec_dot_type(down.type);
+    const size_t rb = f32_down ? size_t(F) * sizeof(float) : size_t(row_size(at, F));
+    if (act_q_.size() < rb * size_t(A)) act_q_.resize(rb * size_t(A));
+    const cpu::Act ad = f32_down ? cpu::Act{reinterpret_cast<const uint8_t*>(hg), rb, true}
+                                 : cpu::Act{act_q_.data(), rb, false};
+    pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t it = b; it < e; ++it) {
+            const Item& I = items_[it];
+            const int a0 = expert_begin_[I.expert], na = expert_begin_[I.expert + 1] - a0;
+            std::atomic<int>& left = moe_left_[I.expert];
+            if (it < n_gu) {
+                const int64_t r0 = I.expert * F + I.rb, nr = I.re - I.rb;
+                cpu::gemm_rows(gate.type, gate.row(r0), gate.row_bytes, nr, ag.rows_from(a0), na, D,
+                               hg + size_t(a0) * F + I.rb, F);
+                cpu::gemm_rows(up.type, up.row(r0), up.row_bytes, nr, au.rows_from(a0), na, D,
+                               hu + size_t(a0) * F + I.rb, F);
+                if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                    swiglu_rows(a0, a0 + na);
+                    if (!f32_down)
+                        for (int a = a0; a < a0 + na; ++a)
+                            quantize_act_row(at, hg + size_t(a) * F, act_q_.data() + rb * size_t(a), F);
+                    left.store(-1, std::memory_order_release);
+                }
+                continue;
+            }
+            while (left.load(std::memory_order_acquire) != -1) cpu_relax();
+            cpu::gemm_rows(down.type, down.row(I.expert * D + I.rb), down.row_bytes, I.re - I.rb, ad.rows_from(a0),
+                           na, F, od + size_t(a0) * D + I.rb, D);
+        }
+    });
+}
+
+// Prefill (and official float numerics): gate/up, SwiGLU, W2 as separate jobs.
+template <class Swiglu>
+void CpuBackend::moe_batch_jobs(const Weight& gate, const Weight& up, const Weight& down, const cpu::Act& ag,
+                                const cpu::Act& au, float* hg, float* hu, float* od, const Swiglu& swiglu_rows,
+                                int eb, int A) {
+    const int64_t D = gate.n_in(), F = gate.ne[1];
+    items_.clear();
+    build_moe_items(F, gate.row_bytes + up.row_bytes, A);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];
@@ -635,26 +822,13 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
                            hu + size_t(a0) * F + I.rb, F);
         }
     });
-    // h = silu(min(g, c)) * clamp(u) * routing weight (the weight goes in before W2). Decode
-    // (a few assignments) stays on the caller: a dispatch would cost more than the work.
+    // SwiGLU: decode (a few assignments) stays on the caller: a dispatch would cost more.
     pool_.parallel_for(A, int64_t(A) * F < (1 << 16) ? A : 1, [&](int64_t b, int64_t e, int) {
-        for (int64_t a = b; a < e; ++a) {
-            const float wgt = weight[assign_[a].t * k + assign_[a].k];
-            float* h = hg + size_t(a) * F;
-            float* u = hu + size_t(a) * F;
-            // Exact numerics: W1/W3 outputs are bf16, the SwiGLU runs in f32 on them.
-            if (bf16_act) {
-                round_bf16_span(h, size_t(F));
-                round_bf16_span(u, size_t(F));
-            }
-            swiglu_span(h, u, size_t(F), clamp, exact, wgt);
-            if (bf16_act) round_bf16_span(h, size_t(F));
-            if (aq == ActQuant::Fp8Block128) fp8_roundtrip_fast(h, int(F), 128);
-        }
+        swiglu_rows(int(b), int(e));
     });
     const cpu::Act ad = cpu::convert_act(pool_, down.type, hg, F, A, F, act_q_);
-    float* od = f32_buf(moe_o_, size_t(A) * D);
-    build_items(D, down.row_bytes);
+    items_.clear();
+    build_moe_items(D, down.row_bytes, A);
     pool_.parallel_for(int64_t(items_.size()), 1, [&](int64_t b, int64_t e, int th) {
         for (int64_t it = b; it < e; ++it) {
             const Item& I = items_[it];
@@ -666,21 +840,6 @@ void CpuBackend::moe(const Weight& gate, const Weight& up, const Weight& down, c
             }
             cpu::gemm_rows(down.type, down.row(I.expert * D + I.rb), down.row_bytes, I.re - I.rb, ad.rows_from(a0),
                            na, F, od + size_t(a0) * D + I.rb, D);
-        }
-    });
-    // Each output element sums its token's assignments in assignment order (experts
-    // ascending); threads split the columns, so the order per element is unchanged.
-    const int64_t cchunk = 256;
-    const int64_t n_cchunk = (D + cchunk - 1) / cchunk;
-    // Decode-sized sums (a few experts) stay on the caller: a dispatch would cost more.
-    pool_.parallel_for(n_cchunk, int64_t(A) * D < (1 << 16) ? n_cchunk : 1, [&](int64_t b, int64_t e, int) {
-        const int64_t i0 = b * cchunk, i1 = std::min(D, e * cchunk);
-        for (int t = 0; t < T; ++t) std::fill(out + size_t(t) * D + i0, out + size_t(t) * D + i1, 0.0f);
-        for (int a = 0; a < A; ++a) {
-            float* o = od + size_t(a) * D;
-            float* y = out + size_t(assign_[a].t) * D;
-            if (bf16_act) round_bf16_span(o + i0, size_t(i1 - i0));  // each (a, chunk) is visited once
-            for (int64_t i = i0; i < i1; ++i) y[i] += o[i];
         }
     });
 }

@@ -66,6 +66,19 @@ public:
         b_->matmul(w, row0, n_rows, x, ldx, T, y, ldy, aq, exact_block);
         add(s, T, since(t0), double(n_rows) * double(w.row_bytes));
     }
+    // A batch is one row, "matmul a+b+...": its products share one job and cannot be timed apart.
+    void matmuls(const MatmulCall* c, int n, int T) override {
+        std::string name = "matmul ";
+        double bytes = 0;
+        for (int i = 0; i < n; ++i) {
+            name += (i ? "+" : "") + tensor_class(c[i].w->name);
+            bytes += double(c[i].n_rows) * double(c[i].w->row_bytes);
+        }
+        Stat& s = stat(name.c_str());
+        const auto t0 = Clock::now();
+        b_->matmuls(c, n, T);
+        add(s, T, since(t0), bytes);
+    }
     void matmul_groups(const Weight& w, int G, int64_t rows, const float* x, int T, float* y, int64_t ldy,
                        int exact_block) override {
         Stat& s = weight_stat(w);
@@ -200,12 +213,14 @@ private:
         const double tot_pre = fwd ? fwd->sec[1] : ops[1];
         std::fprintf(stderr, "\nds4 profile (%s, %d threads): decode %.0f tokens, %.3f ms/token; prefill %.3f s\n",
                      b_->name().c_str(), b_->n_threads(), n_dec, n_dec > 0 ? 1e3 * tot_dec / n_dec : 0.0, tot_pre);
-        std::fprintf(stderr, "%-30s %12s %7s %9s %7s | %10s %7s\n", "op", "decode ms/tok", "share", "calls/tok",
+        int w = 30;  // (batched matmuls have long names)
+        for (const auto& r : rows) w = std::max(w, int(r.first.size()));
+        std::fprintf(stderr, "%-*s %12s %7s %9s %7s | %10s %7s\n", w, "op", "decode ms/tok", "share", "calls/tok",
                      "GB/s", "prefill s", "share");
         auto line = [&](const char* k, double sd, double cd, double bd, double sp) {
             char gbs[16] = "";
             if (bd > 0 && sd > 0) std::snprintf(gbs, sizeof gbs, "%.1f", bd / sd * 1e-9);
-            std::fprintf(stderr, "%-30s %12.3f %6.1f%% %9.1f %7s | %10.3f %6.1f%%\n", k,
+            std::fprintf(stderr, "%-*s %12.3f %6.1f%% %9.1f %7s | %10.3f %6.1f%%\n", w, k,
                          n_dec > 0 ? 1e3 * sd / n_dec : 0.0, tot_dec > 0 ? 100 * sd / tot_dec : 0.0,
                          n_dec > 0 ? cd / n_dec : 0.0, gbs, sp, tot_pre > 0 ? 100 * sp / tot_pre : 0.0);
         };

@@ -176,12 +176,38 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     be_.rms_norm(x_, dev_.attn_norm[il], T, D, eps, xn_, nf_.ops);
     bf16(xn_, TD);
 
+    // Every product of the normed input, as one batch: low-rank q, the K=V row, the
+    // compressors' and the indexer's inputs.
+    const bool idx = c_.has_indexer(il);
+    const int cw = r ? c_.comp_lanes(il) * Dh : 0, iw = 2 * c_.idx_dim, Hi = c_.idx_heads, Di = c_.idx_dim;
+    {
+        MatmulCall mc[7];
+        int n = 0;
+        mc[n++] = {&L.q_a, 0, Lq, xn_, D, qn_, Lq, aq(), eb(128)};
+        mc[n++] = {&L.kv, 0, Dh, xn_, D, kv_, Dh, aq(), eb(128)};
+        if (r) {
+            mc[n++] = {&L.comp_kv, 0, cw, xn_, D, ckv_, cw, ActQuant::None, eb(-1)};
+            mc[n++] = {&L.comp_gate, 0, cw, xn_, D, cgate_, cw, ActQuant::None, eb(-1)};
+        }
+        if (idx) {
+            mc[n++] = {&L.idx_kv, 0, iw, xn_, D, ikv_, iw, ActQuant::None, eb(-1)};
+            mc[n++] = {&L.idx_gate, 0, iw, xn_, D, igate_, iw, ActQuant::None, eb(-1)};
+            mc[n++] = {&L.idx_proj, 0, Hi, xn_, D, iw_, Hi, ActQuant::None, eb(-2)};
+        }
+        be_.matmuls(mc, n, T);
+    }
+
     // Queries: low-rank q (qn is also the indexer's input), per-head RMS norm, RoPE.
-    be_.matmul(L.q_a, 0, Lq, xn_, D, T, qn_, Lq, aq(), eb(128));
     bf16(qn_, size_t(T) * Lq);
     be_.rms_norm(qn_, dev_.q_a_norm[il], T, Lq, eps, qn_, nf_.ops);
     bf16(qn_, size_t(T) * Lq);
-    be_.matmul(L.q_b, 0, int64_t(H) * Dh, qn_, Lq, T, q_, int64_t(H) * Dh, aq(), eb(128));
+    {
+        MatmulCall mc[2];
+        int n = 0;
+        mc[n++] = {&L.q_b, 0, int64_t(H) * Dh, qn_, Lq, q_, int64_t(H) * Dh, aq(), eb(128)};
+        if (idx) mc[n++] = {&L.idx_q_b, 0, int64_t(Hi) * Di, qn_, Lq, iq_, int64_t(Hi) * Di, aq(), eb(128)};
+        be_.matmuls(mc, n, T);
+    }
     if (nf_.bf16)
         be_.rms_norm_bf16(q_, T * H, Dh, eps);
     else
@@ -189,7 +215,6 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
     be_.rope_tail(q_, T, H, Dh, pos0, 1, rope, npairs, false, nf_.bf16);
 
     // The single K=V row of each token: norm, RoPE, FP8 on the non-rotary dims.
-    be_.matmul(L.kv, 0, Dh, xn_, D, T, kv_, Dh, aq(), eb(128));
     bf16(kv_, size_t(T) * Dh);
     be_.rms_norm(kv_, dev_.kv_norm[il], T, Dh, eps, kv_, nf_.ops);
     bf16(kv_, size_t(T) * Dh);
@@ -198,15 +223,7 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
 
     // Compressors: token by token (their state carries across batches); a row emitted at
     // token t is visible to t and every later token, never to earlier ones.
-    const bool idx = c_.has_indexer(il);
     if (r) {
-        const int cw = c_.comp_lanes(il) * Dh, iw = 2 * c_.idx_dim;
-        be_.matmul(L.comp_kv, 0, cw, xn_, D, T, ckv_, cw, ActQuant::None, eb(-1));
-        be_.matmul(L.comp_gate, 0, cw, xn_, D, T, cgate_, cw, ActQuant::None, eb(-1));
-        if (idx) {
-            be_.matmul(L.idx_kv, 0, iw, xn_, D, T, ikv_, iw, ActQuant::None, eb(-1));
-            be_.matmul(L.idx_gate, 0, iw, xn_, D, T, igate_, iw, ActQuant::None, eb(-1));
-        }
         CompressorArgs cst = lc.comp_state, ist = lc.idx_state;
         cst.exact = ist.exact = nf_.ops;
         for (int t = 0; t < T; ++t) {
@@ -227,7 +244,6 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
             if (nf_.kv_fp8) be_.fp8_rows(dst, 1, Dh, c_.n_nope());
             if (idx) {
                 // Indexer key: same pooling at its own width, then Hadamard (+ FP4).
-                const int Di = c_.idx_dim;
                 float* kdst = lc.idx + size_t(row) * Di;
                 be_.compressor_push(ist, ikv_ + size_t(t) * iw, igate_ + size_t(t) * iw, pos, comp_row_);
                 bf16(comp_row_, Di);
@@ -243,14 +259,11 @@ void Forward::attention_layer(int il, KvCache& cache, const int32_t* tokens, int
 
     // Indexer: which compressed rows each query reads (ratio-4 layers).
     if (idx) {
-        const int Hi = c_.idx_heads, Di = c_.idx_dim;
-        be_.matmul(L.idx_q_b, 0, int64_t(Hi) * Di, qn_, Lq, T, iq_, int64_t(Hi) * Di, aq(), eb(128));
         bf16(iq_, size_t(T) * Hi * Di);
         be_.rope_tail(iq_, T, Hi, Di, pos0, 1, rope, npairs, false, nf_.bf16);
         be_.hadamard_rows(iq_, T * Hi, Di);
         bf16(iq_, size_t(T) * Hi * Di);
         if (nf_.idx_fp4) be_.fp4_rows(iq_, T * Hi, Di);
-        be_.matmul(L.idx_proj, 0, Hi, xn_, D, T, iw_, Hi, ActQuant::None, eb(-2));
         bf16(iw_, size_t(T) * Hi);
         be_.scale(iw_, size_t(T) * Hi, float(std::pow(double(Di), -0.5) * std::pow(double(Hi), -0.5)));
         bf16(iw_, size_t(T) * Hi);
@@ -306,16 +319,24 @@ void Forward::ffn_layer(int il, const int32_t* tokens, int T) {
     be_.rms_norm(x_, dev_.ffn_norm[il], T, D, c_.norm_eps, xn_, nf_.ops);
     bf16(xn_, TD);
 
-    // Router in f32 (as the official code), then the routed experts.
-    be_.matmul(L.gate_inp, 0, c_.n_expert, xn_, D, T, rlogits_, c_.n_expert, ActQuant::None, eb(-1));
+    // Router in f32 (as the official code), then the routed experts; the shared expert's
+    // gate and up products join the router's batch.
+    {
+        MatmulCall mc[3];
+        int n = 0;
+        mc[n++] = {&L.gate_inp, 0, c_.n_expert, xn_, D, rlogits_, c_.n_expert, ActQuant::None, eb(-1)};
+        if (c_.n_shared > 0) {
+            mc[n++] = {&L.gate_sh, 0, F, xn_, D, sh_g_, F, aq(), eb(128)};
+            mc[n++] = {&L.up_sh, 0, F, xn_, D, sh_u_, F, aq(), eb(128)};
+        }
+        be_.matmuls(mc, n, T);
+    }
     be_.route(rlogits_, dev_.gate_bias[il], c_.hash_layer(il) ? &L.tid2eid : nullptr, tokens, T, c_.n_expert, K,
               c_.expert_scale, rsel_, rw_, nf_.ops);
     be_.moe(L.gate_exps, L.up_exps, L.down_exps, xn_, T, rsel_, rw_, K, c_.clamp_exp[il], aq(), nf_.bf16, ffn_out_,
             nf_.ops);
 
     if (c_.n_shared > 0) {
-        be_.matmul(L.gate_sh, 0, F, xn_, D, T, sh_g_, F, aq(), eb(128));
-        be_.matmul(L.up_sh, 0, F, xn_, D, T, sh_u_, F, aq(), eb(128));
         bf16(sh_g_, size_t(T) * F);
         bf16(sh_u_, size_t(T) * F);
         be_.swiglu(sh_g_, sh_u_, size_t(T) * F, c_.clamp_shexp[il], nf_.ops);
