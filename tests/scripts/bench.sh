@@ -149,8 +149,13 @@ bench_model() {
   [ -f "$model" ] || die "$model: no such file"
   local peer_model=$model
   [ "$peer_ready" = 1 ] && [ -z "${LLAMA_CPP:-}" ] && peer_model=$(peer_model_for "$model")
-  echo "bench: warming the page cache with $model"
-  cat "$model" >/dev/null
+  echo "bench: warming the page cache with $model (2 MiB folios)"
+  if command -v python3 >/dev/null; then
+    python3 tests/bench/warm_page_cache.py "$model" || cat "$model" >/dev/null
+    [ "$peer_model" = "$model" ] || python3 tests/bench/warm_page_cache.py "$peer_model" || true
+  else
+    cat "$model" >/dev/null
+  fi
   local d=$OUTDIR/$name
   mkdir -p "$d"
   local ds4_p="" ds4_g="" ds4_rss="" ds4_anon="" ds4_file="" loads="" cpus="" bpt="" bws="" fracs="" r
