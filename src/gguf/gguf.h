@@ -72,6 +72,8 @@ public:
     uint64_t data_offset() const { return data_offset_; }
     size_t file_size() const { return size_; }
     const std::string& path() const { return label_; }
+    // See MappedFile::advise_sparse (no-op for in-memory images).
+    void advise_sparse(const uint8_t* p, size_t n) const { map_.advise_sparse(p, n); }
 
     const std::vector<KV>& kvs() const { return kvs_; }
     const std::vector<TensorInfo>& tensors() const { return tensors_; }

@@ -57,6 +57,14 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 
 MappedFile::~MappedFile() { release(); }
 
+void MappedFile::advise_sparse(const uint8_t* p, size_t n) const {
+    constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+    if (!data_ || p < data_ || n > size_ || size_t(p - data_) > size_ - n) return;
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHuge - 1);
+    if (b < e) madvise(reinterpret_cast<void*>(b), e - b, MADV_NOHUGEPAGE);
+}
+
 void MappedFile::release() {
     if (data_) munmap(const_cast<uint8_t*>(data_), size_);
     data_ = nullptr;

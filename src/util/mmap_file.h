@@ -19,6 +19,10 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
+    // Bytes [p, p + n) of the mapping are read sparsely (a few rows of a table per token):
+    // small pages there, so a page-cache miss reads a readahead window, not a 2 MiB folio.
+    // The whole 2 MiB pages inside the range only (the edges stay with their neighbours).
+    void advise_sparse(const uint8_t* p, size_t n) const;
 
 private:
     void release();

@@ -33,7 +33,7 @@ std::string vm_flags(const void* p) {
 // folios are mapped whole), and reads the file's bytes. DS4_NO_HUGEPAGES turns the advice off.
 TEST(MappedFile, MapsOnAHugePageBoundaryAndReadsTheBytes) {
     const std::string p = test::tmp_dir() + "/mmap-test.bin";
-    std::vector<uint8_t> bytes((size_t(3) << 20) + 12345);
+    std::vector<uint8_t> bytes((size_t(6) << 20) + 12345);
     for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 2654435761u >> 13);
     std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
     for (int k = 0; k < 3; ++k) {  // (each mapping, not just a lucky first one)
@@ -49,6 +49,17 @@ TEST(MappedFile, MapsOnAHugePageBoundaryAndReadsTheBytes) {
         EXPECT_EQ(vm_flags(m.data()).find(" hg"), std::string::npos) << vm_flags(m.data());
     }
     unsetenv("DS4_NO_HUGEPAGES");
+    {
+        // A sparse range: its whole 2 MiB pages ([2, 4) MiB of [1, 5) MiB + 7) lose the advice,
+        // the rest keeps it; out-of-range requests are ignored.
+        MappedFile m(p);
+        m.advise_sparse(m.data() + (size_t(1) << 20), (size_t(4) << 20) + 7);
+        m.advise_sparse(m.data() + m.size() - 10, 20);
+        EXPECT_NE(vm_flags(m.data()).find(" hg"), std::string::npos) << vm_flags(m.data());
+        const std::string mid = vm_flags(m.data() + (size_t(2) << 20));
+        EXPECT_NE(mid.find(" nh"), std::string::npos) << mid;
+        EXPECT_NE(vm_flags(m.data() + (size_t(4) << 20)).find(" hg"), std::string::npos);
+    }
 }
 
 }  // namespace
